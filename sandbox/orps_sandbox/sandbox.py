@@ -1,0 +1,626 @@
+"""The sandbox front door: run candidates against tests in confined, pre-started workers.
+
+``Sandbox.run_many`` takes a batch of (module, tests) jobs and proceeds in two phases:
+
+1. **Correctness**, concurrently up to ``workers``: each candidate gets a fresh worker (taken
+   warm from the pool), imports its module, and runs every test once (plus one run under
+   tracemalloc for passing tests). A test that exceeds ``test_timeout_s`` gets the worker killed
+   and is reported as ``timeout``; a worker that dies mid-test (segfault, ``os._exit``, a killed
+   process group) reports that test as ``error``. Either way the remaining tests continue on a
+   fresh worker, so one bad test does not hide the others.
+2. **Timing**, one candidate at a time and round-robin across the batch: passing tests are
+   repeated in ``ROUNDS`` slices so that machine drift during the batch hits every candidate
+   alike, while the pool stays quiet (no background spawns) to keep the machine still.
+
+Workers serve one candidate and are then killed together with everything they started.
+Nothing the candidate does raises here: it all ends in an ``ExecutionReport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from orps_sandbox.isolation import (
+    Confinement,
+    IsolationChoice,
+    IsolationInfo,
+    detect_isolation,
+    required_binds,
+)
+from orps_sandbox.measurement import ROUNDS, planned_repetitions, summarise
+from orps_sandbox.spec import (
+    ExecutionReport,
+    ExecutionStatus,
+    Limits,
+    ModuleSpec,
+    TestKind,
+    TestResult,
+    TestSpec,
+    TestStatus,
+)
+from orps_sandbox.worker import Message, Worker, WorkerGone
+
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
+STATUS_PRIORITY = [
+    ExecutionStatus.IMPORT_ERROR,
+    ExecutionStatus.MEMORY_LIMIT,
+    ExecutionStatus.TIMEOUT,
+    ExecutionStatus.CRASHED,
+]
+READY_TIMEOUT_S = 30.0
+PYTEST_STARTUP_S = 20.0
+
+_PoolKey = tuple[tuple[str, ...], bool]
+"""Warm workers are interchangeable when their extra binds and pytest pre-import match."""
+
+
+@dataclass
+class _Job:
+    """Everything learnt so far about one candidate of a batch."""
+
+    module: ModuleSpec
+    tests: list[TestSpec]
+    binds: tuple[str, ...]
+    needs_pytest: bool
+    results: dict[int, TestResult] = field(default_factory=dict)
+    first: dict[int, tuple[int, int]] = field(default_factory=dict)
+    peaks: dict[int, int | None] = field(default_factory=dict)
+    walls: dict[int, list[int]] = field(default_factory=dict)
+    cpus: dict[int, list[int]] = field(default_factory=dict)
+    planned: dict[int, int] = field(default_factory=dict)
+    events: list[tuple[ExecutionStatus, str]] = field(default_factory=list)
+    worker: Worker | None = None
+    workers: list[Worker] = field(default_factory=list)
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    rss: int = 0
+    started: float = 0.0
+    deadline: float = 0.0
+    wall_s: float = 0.0
+    loaded_once: bool = False
+    import_detail: str = ""
+
+
+def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]:
+    paths = list(module.search_paths)
+    for test in tests:
+        if test.kind is TestKind.PYTEST and test.path:
+            paths.append(os.path.dirname(os.path.abspath(test.path)))
+    return required_binds(paths)
+
+
+def _test_message(test: TestSpec) -> Message:
+    return {
+        "id": test.id,
+        "kind": test.kind.value,
+        "source": test.source,
+        "setup": test.setup,
+        "expected_output": test.expected_output,
+        "path": os.path.abspath(test.path) if test.path else None,
+        "node": test.node,
+    }
+
+
+def _load_message(job: _Job) -> Message:
+    return {
+        "op": "load",
+        "module": {
+            "name": job.module.name,
+            "source": job.module.source,
+            "filename": job.module.filename,
+            "search_paths": [os.path.abspath(p) for p in job.module.search_paths],
+            "entry": job.module.entry,
+        },
+        "tests": [_test_message(t) for t in job.tests],
+    }
+
+
+class Sandbox:
+    """Runs candidate modules against tests in confined worker processes."""
+
+    def __init__(
+        self,
+        limits: Limits = Limits(),  # noqa: B008 - Limits is a frozen model
+        *,
+        workers: int | None = None,
+        isolation: IsolationChoice = "auto",
+    ) -> None:
+        self.limits = limits
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self._info = detect_isolation(isolation, limits)
+        self._confinement = Confinement(self._info, limits)
+        self._ready: dict[_PoolKey, list[Worker]] = {}
+        self._pool_key: _PoolKey | None = None
+        self._spawning = 0
+        self._spawn_idle: asyncio.Event | None = None
+        self._refill_task: asyncio.Task[None] | None = None
+        self._quiet = 0
+        self._quiet_over: asyncio.Event | None = None
+        self._live: set[Worker] = set()
+        self._cleanup: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def isolation(self) -> IsolationInfo:
+        return self._info
+
+    # -- public API -----------------------------------------------------------------------------
+
+    async def run(self, module: ModuleSpec, tests: Sequence[TestSpec]) -> ExecutionReport:
+        return (await self.run_many([(module, tests)]))[0]
+
+    async def run_many(
+        self, jobs: Sequence[tuple[ModuleSpec, Sequence[TestSpec]]]
+    ) -> list[ExecutionReport]:
+        if self._closed:
+            raise RuntimeError("the sandbox is closed")
+        batch = [
+            _Job(
+                module=module,
+                tests=list(tests),
+                binds=_job_binds(module, tests),
+                needs_pytest=any(t.kind is TestKind.PYTEST for t in tests),
+            )
+            for module, tests in jobs
+        ]
+        group_size = max(2 * self.workers, 8)
+        try:
+            for start in range(0, len(batch), group_size):
+                await self._run_group(batch[start : start + group_size])
+        except BaseException:
+            # Cancellation (or an engine bug): nothing of this batch may survive.
+            for job in batch:
+                for worker in job.workers:
+                    worker.kill_now()
+                    self._schedule_cleanup(worker)
+            raise
+        return [self._report(job) for job in batch]
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._refill_task is not None:
+            self._refill_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refill_task
+        workers = [w for ready in self._ready.values() for w in ready] + list(self._live)
+        self._ready.clear()
+        for worker in workers:
+            worker.kill_now()
+        await asyncio.gather(*(w.kill() for w in workers), return_exceptions=True)
+        self._live.clear()
+        if self._cleanup:
+            await asyncio.gather(*self._cleanup, return_exceptions=True)
+
+    async def __aenter__(self) -> Sandbox:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    async def _run_group(self, group: list[_Job]) -> None:
+        gate = asyncio.Semaphore(self.workers)
+
+        async def check(job: _Job) -> None:
+            async with gate:
+                await self._check(job)
+
+        await asyncio.gather(*(check(job) for job in group))
+        if not any(job.planned for job in group):
+            await asyncio.gather(*(self._finish(job) for job in group))
+            return
+        async with self._quiet_pool():
+            for round_number in range(ROUNDS):
+                for job in group:
+                    await self._time_round(job, round_number)
+        await asyncio.gather(*(self._finish(job) for job in group))
+
+    async def _check(self, job: _Job) -> None:
+        job.started = time.monotonic()
+        job.deadline = job.started + self.limits.total_timeout_s
+        remaining = list(range(len(job.tests)))
+        while True:
+            worker = await self._fresh_worker(job)
+            if worker is None:
+                break
+            if not await self._load(job, worker):
+                break
+            if not remaining:
+                break
+            remaining = await self._check_tests(job, worker, remaining)
+            if not remaining:
+                break
+            if time.monotonic() >= job.deadline:
+                self._expire(job, remaining)
+                break
+        job.wall_s = time.monotonic() - job.started
+        for index in range(len(job.tests)):
+            if index not in job.results:
+                job.results[index] = self._result(job, index, TestStatus.ERROR, job.import_detail)
+
+    def _expire(self, job: _Job, indices: Sequence[int]) -> None:
+        text = f"candidate exceeded its total timeout of {self.limits.total_timeout_s:g} s"
+        for index in indices:
+            job.results.setdefault(index, self._result(job, index, TestStatus.TIMEOUT, text))
+        job.events.append((ExecutionStatus.TIMEOUT, text))
+
+    async def _fresh_worker(self, job: _Job) -> Worker | None:
+        """A started worker for this job, or None (with the job's tests marked) if none starts."""
+        await self._retire(job)
+        try:
+            worker = await self._acquire(job)
+        except WorkerGone as exc:
+            detail = f"the sandbox failed to start: {exc}"
+            job.events.append((ExecutionStatus.CRASHED, detail))
+            job.import_detail = detail
+            return None
+        job.worker = worker
+        return worker
+
+    async def _load(self, job: _Job, worker: Worker) -> bool:
+        message = _load_message(job)
+        budget = min(self.limits.test_timeout_s, max(0.1, job.deadline - time.monotonic()))
+        try:
+            await worker.send(message)
+            reply = await asyncio.wait_for(worker.receive(), budget)
+        except TimeoutError:
+            await self._retire(job)
+            detail = f"importing the module exceeded {budget:g} s"
+            job.events.append((ExecutionStatus.TIMEOUT, detail))
+            job.import_detail = detail
+            if not job.loaded_once:
+                for index in range(len(job.tests)):
+                    job.results.setdefault(
+                        index, self._result(job, index, TestStatus.TIMEOUT, detail)
+                    )
+            return False
+        except WorkerGone:
+            description, number = await worker.exit_description()
+            await self._retire(job)
+            detail = f"the process {description} while importing the module"
+            job.events.append((self._death_status(number), detail))
+            job.import_detail = detail
+            return False
+        job.rss = max(job.rss, int(reply.get("rss") or 0))
+        if not reply.get("ok"):
+            detail = str(reply.get("detail") or "import failed")
+            job.import_detail = f"module failed to import: {detail}"
+            status = ExecutionStatus.IMPORT_ERROR
+            if reply.get("memory"):
+                status = ExecutionStatus.MEMORY_LIMIT
+            job.events.append((status, job.import_detail))
+            await self._retire(job)
+            return False
+        job.loaded_once = True
+        return True
+
+    async def _check_tests(self, job: _Job, worker: Worker, indices: list[int]) -> list[int]:
+        """Run tests once; returns the indices still without a result if the worker was lost."""
+        pending = list(indices)
+        current: int | None = None
+        try:
+            await worker.send({"op": "check", "indices": pending})
+            while pending:
+                allowance = self.limits.test_timeout_s
+                if current is None and any(
+                    job.tests[i].kind is TestKind.PYTEST for i in pending
+                ):
+                    allowance += PYTEST_STARTUP_S  # import, plugins and collection come first
+                budget = min(allowance, job.deadline - time.monotonic())
+                message = await asyncio.wait_for(worker.receive(), max(0.01, budget))
+                event = message.get("ev")
+                index = int(message.get("index", -1))
+                if event == "start" and index in pending:
+                    current = index
+                elif event == "result" and index in pending:
+                    self._record(job, index, message)
+                    pending.remove(index)
+                    current = None
+            return []
+        except TimeoutError:
+            await self._retire(job)
+            victim = current if current is not None else pending[0]
+            if time.monotonic() >= job.deadline - 0.01:
+                self._expire(job, pending)
+                return []
+            text = f"exceeded the {self.limits.test_timeout_s:g} s test timeout"
+            job.results[victim] = self._result(job, victim, TestStatus.TIMEOUT, text)
+            job.events.append((ExecutionStatus.TIMEOUT, f"test {job.tests[victim].id} {text}"))
+            return [i for i in pending if i != victim]
+        except WorkerGone:
+            description, number = await worker.exit_description()
+            await self._retire(job)
+            victim = current if current is not None else pending[0]
+            text = f"process {description} during the test"
+            job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
+            job.events.append(
+                (self._death_status(number), f"test {job.tests[victim].id}: {text}")
+            )
+            return [i for i in pending if i != victim]
+
+    def _record(self, job: _Job, index: int, message: Message) -> None:
+        job.rss = max(job.rss, int(message.get("rss") or 0))
+        try:
+            status = TestStatus(str(message.get("status")))
+        except ValueError:
+            status = TestStatus.ERROR
+        detail = str(message.get("detail") or "")
+        if message.get("memory"):
+            job.events.append(
+                (ExecutionStatus.MEMORY_LIMIT, f"test {job.tests[index].id}: {detail}")
+            )
+        job.results[index] = self._result(job, index, status, detail)
+        job.peaks[index] = _int_or_none(message.get("peak_memory_bytes"))
+        wall, cpu = _int_or_none(message.get("wall_ns")), _int_or_none(message.get("cpu_ns"))
+        if status is TestStatus.PASSED and wall is not None and cpu is not None:
+            job.first[index] = (wall, cpu)
+            if job.tests[index].kind is TestKind.PYTEST:
+                # repeated inside the pytest session already: sessions are too costly to interleave
+                job.walls[index] = [int(x) for x in message.get("walls", [])]
+                job.cpus[index] = [int(x) for x in message.get("cpus", [])]
+            else:
+                job.planned[index] = planned_repetitions(wall, self.limits.test_timeout_s)
+
+    async def _time_round(self, job: _Job, round_number: int) -> None:
+        reps: dict[int, int] = {}
+        for index, total in job.planned.items():
+            done = len(job.walls.get(index, []))
+            rounds_left = ROUNDS - round_number
+            want = math.ceil((total - done) / rounds_left) if total > done else 0
+            if want > 0:
+                reps[index] = want
+        if not reps:
+            return
+        worker = job.worker
+        if worker is None or not worker.alive():
+            worker = await self._fresh_worker(job)
+            if worker is None or not await self._load(job, worker):
+                job.planned.clear()
+                return
+        budget = self.limits.test_timeout_s + sum(
+            4 * n * job.first[i][0] / 1e9 for i, n in reps.items()
+        )
+        deadline = time.monotonic() + budget
+        pending = set(reps)
+        try:
+            await worker.send({"op": "time", "indices": sorted(reps), "reps": reps})
+            while pending:
+                remaining = max(0.01, deadline - time.monotonic())
+                message = await asyncio.wait_for(worker.receive(), remaining)
+                if message.get("ev") != "samples":
+                    continue
+                index = int(message.get("index", -1))
+                pending.discard(index)
+                walls = [int(x) for x in message.get("wall", [])]
+                cpus = [int(x) for x in message.get("cpu", [])]
+                job.walls.setdefault(index, []).extend(walls)
+                job.cpus.setdefault(index, []).extend(cpus)
+                if len(walls) < reps.get(index, 0):
+                    job.planned.pop(index, None)  # stopped passing: keep what we have
+        except (TimeoutError, WorkerGone):
+            # A test that passed once now hangs or kills the process: stop timing this job.
+            await self._retire(job)
+            job.planned.clear()
+
+    async def _finish(self, job: _Job) -> None:
+        worker = job.worker
+        if worker is not None and worker.alive():
+            try:
+                await worker.send({"op": "finish"})
+                reply = await asyncio.wait_for(worker.receive(), 2.0)
+                job.rss = max(job.rss, int(reply.get("rss") or 0))
+            except (TimeoutError, WorkerGone):
+                pass
+        await self._retire(job)
+
+    # -- workers --------------------------------------------------------------------------------
+
+    async def _retire(self, job: _Job) -> None:
+        worker = job.worker
+        job.worker = None
+        if worker is None:
+            return
+        await worker.kill()
+        self._live.discard(worker)
+        job.stdout.append(worker.stdout.text())
+        job.stderr.append(worker.stderr.text())
+
+    async def _acquire(self, job: _Job) -> Worker:
+        key = (job.binds, job.needs_pytest)
+        ready = self._ready.get(key, [])
+        worker: Worker | None = None
+        while ready:
+            candidate = ready.pop(0)
+            if candidate.alive():
+                worker = candidate
+                break
+            self._schedule_cleanup(candidate)
+        if worker is None:
+            worker = Worker(self._confinement, job.binds)
+            job.workers.append(worker)
+            self._live.add(worker)
+            await self._start(worker, preimport_pytest=job.needs_pytest)
+        else:
+            job.workers.append(worker)
+            self._live.add(worker)
+        self._keep_filled(key)
+        return worker
+
+    async def _start(self, worker: Worker, *, preimport_pytest: bool) -> None:
+        try:
+            await worker.start(preimport_pytest)
+            reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
+        except (TimeoutError, WorkerGone, OSError) as exc:
+            await worker.kill()
+            self._live.discard(worker)
+            stderr = worker.stderr.text().strip()[-500:]
+            raise WorkerGone(f"{exc or type(exc).__name__} {stderr}".strip()) from exc
+        except BaseException:
+            await asyncio.shield(worker.kill())
+            raise
+        if reply.get("ev") != "ready":
+            await worker.kill()
+            raise WorkerGone("unexpected first record from the harness")
+
+    def _keep_filled(self, key: _PoolKey) -> None:
+        if self._closed:
+            return
+        if self._pool_key != key:
+            for other, workers in list(self._ready.items()):
+                if other != key:
+                    for worker in workers:
+                        worker.kill_now()
+                        self._schedule_cleanup(worker)
+                    del self._ready[other]
+            self._pool_key = key
+        if self._refill_task is None or self._refill_task.done():
+            self._refill_task = asyncio.get_running_loop().create_task(self._refill())
+
+    async def _refill(self) -> None:
+        """Keep ``workers`` warm workers ready for the current binds and pytest need."""
+        while not self._closed and self._pool_key is not None:
+            key = self._pool_key
+            ready = self._ready.setdefault(key, [])
+            if len(ready) >= self.workers:
+                return
+            while self._quiet and self._quiet_over is not None:
+                await self._quiet_over.wait()
+            worker = Worker(self._confinement, key[0])
+            idle = self._idle_event()
+            self._spawning += 1
+            idle.clear()
+            try:
+                await self._start(worker, preimport_pytest=key[1])
+            except WorkerGone:
+                return
+            finally:
+                self._spawning -= 1
+                if self._spawning == 0:
+                    idle.set()
+            if self._closed or self._pool_key != key:
+                await worker.kill()
+                continue
+            self._ready.setdefault(key, []).append(worker)
+
+    @contextlib.asynccontextmanager
+    async def _quiet_pool(self) -> AsyncIterator[None]:
+        """No background spawns while timing repetitions run."""
+        if self._quiet_over is None:
+            self._quiet_over = asyncio.Event()
+        self._quiet += 1
+        self._quiet_over.clear()
+        try:
+            # Let an in-flight background spawn finish before the clock starts.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle_event().wait(), 2.0)
+            yield
+        finally:
+            self._quiet -= 1
+            if self._quiet == 0:
+                self._quiet_over.set()
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._spawn_idle is None:
+            self._spawn_idle = asyncio.Event()
+            self._spawn_idle.set()
+        return self._spawn_idle
+
+    def _schedule_cleanup(self, worker: Worker) -> None:
+        self._live.discard(worker)
+        try:
+            task = asyncio.get_running_loop().create_task(worker.kill())
+        except RuntimeError:
+            return
+        self._cleanup.add(task)
+        task.add_done_callback(self._cleanup.discard)
+
+    # -- reports --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _death_status(number: int | None) -> ExecutionStatus:
+        if number is None:
+            return ExecutionStatus.CRASHED
+        if number == signal.SIGXCPU:
+            return ExecutionStatus.TIMEOUT
+        return ExecutionStatus.CRASHED
+
+    def _result(self, job: _Job, index: int, status: TestStatus, detail: str) -> TestResult:
+        return TestResult(
+            id=job.tests[index].id,
+            status=status,
+            detail=detail,
+            wall_ns=None,
+            wall_ns_spread=None,
+            cpu_ns=None,
+            runs=0,
+            peak_memory_bytes=None,
+            instructions=None,
+        )
+
+    def _report(self, job: _Job) -> ExecutionReport:
+        tests: list[TestResult] = []
+        for index in range(len(job.tests)):
+            result = job.results[index]
+            if result.status is TestStatus.PASSED:
+                walls = job.walls.get(index, [])
+                cpus = job.cpus.get(index, [])
+                first_wall, first_cpu = job.first.get(index, (0, 0))
+                if len(walls) < 3:
+                    walls = [first_wall, *walls]
+                    cpus = [first_cpu, *cpus]
+                wall = summarise(walls)
+                cpu = summarise(cpus)
+                result = result.model_copy(
+                    update={
+                        "wall_ns": wall.median if wall else None,
+                        "wall_ns_spread": wall.spread if wall else None,
+                        "cpu_ns": cpu.median if cpu else None,
+                        "runs": wall.runs if wall else 0,
+                        "peak_memory_bytes": job.peaks.get(index),
+                    }
+                )
+            tests.append(result)
+        status = ExecutionStatus.COMPLETED
+        details: list[str] = []
+        for candidate in STATUS_PRIORITY:
+            matching = [text for kind, text in job.events if kind is candidate]
+            if matching and status is ExecutionStatus.COMPLETED:
+                status = candidate
+            details.extend(matching)
+        if job.import_detail and status is ExecutionStatus.COMPLETED and not job.tests:
+            status = ExecutionStatus.IMPORT_ERROR
+            details.append(job.import_detail)
+        return ExecutionReport(
+            status=status,
+            detail="\n".join(dict.fromkeys(details)),
+            tests=tests,
+            peak_rss_bytes=job.rss or None,
+            wall_s=round(job.wall_s, 4),
+            stdout=_join_output(job.stdout, self.limits.output_bytes),
+            stderr=_join_output(job.stderr, self.limits.output_bytes),
+            isolation=self._info.description,
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _join_output(parts: list[str], limit: int) -> str:
+    text = "".join(p for p in parts if p)
+    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"

@@ -1,0 +1,252 @@
+"""The parent's handle on one confined harness process: spawn, talk, drain output, kill.
+
+A worker serves exactly one candidate and is then killed. Records come only over the private
+socket (length-prefixed JSON); stdout and stderr are drained continuously and only their heads
+are kept, so an output flood costs the engine neither memory nor a stuck pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from orps_sandbox.isolation import Confinement, PidsCgroup, _pids_cgroup
+from orps_sandbox.measurement import MAX_RUNS, MIN_RUNS, TARGET_NS
+
+Message = dict[str, Any]
+MAX_RECORD = 64 * 1024 * 1024
+
+
+class WorkerGone(Exception):
+    """The worker's channel closed: the process exited or was killed."""
+
+
+class OutputHead:
+    """Keeps the first ``limit`` bytes of a stream and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+        self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> str:
+        value = self.data.decode(errors="replace")
+        if self.dropped:
+            value += f"\n[... {self.dropped} more bytes dropped]"
+        return value
+
+
+def describe_exit(code: int | None, bubblewrap: bool) -> tuple[str, int | None]:
+    """Human text for an exit status, plus the signal number when a signal ended the process."""
+    if code is None:
+        return "still running", None
+    number: int | None = None
+    if code < 0:
+        number = -code
+    elif bubblewrap and code > 128:
+        number = code - 128  # bubblewrap reports a signalled child as 128 + signal
+    if number is not None:
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"killed by {name}", number
+    return f"exited with code {code}", None
+
+
+class Worker:
+    """One harness process in its confinement."""
+
+    def __init__(self, confinement: Confinement, binds: tuple[str, ...]) -> None:
+        self.confinement = confinement
+        self.binds = binds
+        self.process: asyncio.subprocess.Process | None = None
+        self.scratch = ""
+        self.cgroup: Path | None = None
+        self.stdout = OutputHead(confinement.limits.output_bytes)
+        self.stderr = OutputHead(confinement.limits.output_bytes)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._drains: list[asyncio.Task[None]] = []
+        self.killed = False
+        self.started = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    async def start(self, preimport_pytest: bool) -> None:
+        limits = self.confinement.limits
+        self.scratch = tempfile.mkdtemp(prefix="orps-scratch-")
+        os.chmod(self.scratch, 0o777)
+        cgroup, _ = _pids_cgroup()
+        nproc: int | None = None
+        if cgroup is not None:
+            self.cgroup = cgroup.create(limits.processes + 2)  # + bubblewrap's two processes
+        elif os.geteuid() != 0:
+            uid = os.geteuid()
+            mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid)
+            nproc = mine + limits.processes + 2
+        parent_sock, child_sock = socket.socketpair()
+        config = {
+            "scratch": self.scratch,
+            "channel_fd": child_sock.fileno(),
+            "output_bytes": limits.output_bytes,
+            "preimport_pytest": preimport_pytest,
+            "guard": True,
+            "rlimits": self.confinement.rlimits(),
+            "timing": [TARGET_NS, MIN_RUNS, MAX_RUNS],
+            "test_timeout_s": limits.test_timeout_s,
+        }
+        argv = self.confinement.command(self.scratch, self.binds, json.dumps(config))
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(child_sock.fileno(),),
+                env=self.confinement.environment(self.scratch),
+                cwd=self.scratch,
+                start_new_session=True,
+                preexec_fn=self.confinement.preexec(self.cgroup, nproc),
+            )
+        finally:
+            child_sock.close()
+        self.started = time.monotonic()
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._drains = [
+            asyncio.create_task(self._drain(self.process.stdout, self.stdout)),
+            asyncio.create_task(self._drain(self.process.stderr, self.stderr)),
+        ]
+        self._reader, self._writer = await asyncio.open_connection(sock=parent_sock)
+
+    @staticmethod
+    async def _drain(stream: asyncio.StreamReader, head: OutputHead) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    return
+                head.feed(chunk)
+
+    async def send(self, message: Message) -> None:
+        if self._writer is None:
+            raise WorkerGone("not started")
+        data = json.dumps(message).encode()
+        try:
+            self._writer.write(struct.pack("!I", len(data)) + data)
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise WorkerGone(str(exc)) from exc
+
+    async def receive(self) -> Message:
+        """The next record; raises WorkerGone on EOF or a malformed record."""
+        if self._reader is None:
+            raise WorkerGone("not started")
+        try:
+            header = await self._reader.readexactly(4)
+            (size,) = struct.unpack("!I", header)
+            if size > MAX_RECORD:
+                raise WorkerGone("oversized record")
+            value = json.loads(await self._reader.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError) as exc:
+            raise WorkerGone(str(exc)) from exc
+        if not isinstance(value, dict):
+            raise WorkerGone("malformed record")
+        return value
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None and not self.killed
+
+    async def exit_description(self, wait_s: float = 1.0) -> tuple[str, int | None]:
+        """Wait briefly for the process to end and describe how it ended."""
+        if self.process is None:
+            return "never started", None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), wait_s)
+        return describe_exit(self.process.returncode, self.confinement.info.kind == "bubblewrap")
+
+    def _signal_all(self) -> list[psutil.Process]:
+        """SIGKILL the process group, every descendant and every member of the pids cgroup."""
+        victims: list[psutil.Process] = []
+        if self.process is None:
+            return victims
+        pid = self.process.pid
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            victims = [root, *root.children(recursive=True)]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        for victim in victims:
+            with contextlib.suppress(psutil.Error):
+                victim.kill()
+        if self.cgroup is not None:
+            for member in PidsCgroup.members(self.cgroup):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(member, signal.SIGKILL)
+        return victims
+
+    def kill_now(self) -> None:
+        """Synchronous kill, safe from a cancellation path or a finaliser."""
+        self.killed = True
+        self._signal_all()
+
+    async def kill(self) -> None:
+        """Kill everything this worker started and wait until it is all gone (≤ ~2 s)."""
+        self.killed = True
+        victims = self._signal_all()
+        deadline = time.monotonic() + 2.0
+        if self.process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 2.0)
+        while time.monotonic() < deadline:
+            remaining = [v for v in victims if _exists(v)]
+            members = PidsCgroup.members(self.cgroup) if self.cgroup is not None else []
+            if not remaining and not members:
+                break
+            for member in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(member, signal.SIGKILL)
+            await asyncio.sleep(0.01)
+        await self.close()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+            self._writer = None
+        for task in self._drains:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 0.5)
+        if self.cgroup is not None and PidsCgroup.remove(self.cgroup):
+            self.cgroup = None
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = ""
+
+
+def _exists(process: psutil.Process) -> bool:
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

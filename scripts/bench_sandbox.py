@@ -1,0 +1,114 @@
+"""Benchmark of the orps sandbox: throughput, per-execution overhead and measurement noise.
+
+Prints, on this machine and in one run:
+
+* test executions per second for many tiny tests on one candidate, and for many candidates;
+* the cost of one sandboxed candidate (warm worker) beside a bare ``python -c pass`` start;
+* the coefficient of variation of a fixed workload's measured median over repeated runs.
+
+Run: ``/work/venv/bin/python scripts/bench_sandbox.py`` (add ``--isolation none`` to compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+
+from orps_sandbox import Limits, ModuleSpec, Sandbox, TestSpec
+
+
+def candidate(k: int = 0) -> ModuleSpec:
+    source = f"def f(x):\n    return x + 1 + {k} - {k}\n"
+    return ModuleSpec(name="cand", source=source, filename="/bench/cand.py", entry="f")
+
+
+def tiny_tests(n: int) -> list[TestSpec]:
+    return [
+        TestSpec(id=f"t{i}", kind="assert", source=f"assert f({i}) == {i + 1}") for i in range(n)
+    ]
+
+
+def bare_interpreter_s(samples: int) -> float:
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+async def main(isolation: str) -> None:
+    limits = Limits()
+    async with Sandbox(limits, isolation=isolation) as sandbox:  # type: ignore[arg-type]
+        print(f"isolation: {sandbox.isolation.description}")
+        print(f"workers: {sandbox.workers}")
+        await sandbox.run(candidate(), tiny_tests(1))  # warm the pool
+        await asyncio.sleep(1.0)
+
+        # 1. many tiny tests on one candidate (correctness + timing repetitions)
+        tests = tiny_tests(200)
+        start = time.perf_counter()
+        report = await sandbox.run(candidate(), tests)
+        elapsed = time.perf_counter() - start
+        executions = sum(t.runs + 1 for t in report.tests)  # + the tracemalloc run
+        print(
+            f"one candidate, 200 tiny tests: {elapsed:.2f} s, {executions} executions "
+            f"({executions / elapsed:,.0f}/s incl. timing), {len(tests) / elapsed:,.0f} tests/s"
+        )
+
+        # 2. many candidates, 5 tests each
+        jobs = [(candidate(k), tiny_tests(5)) for k in range(40)]
+        start = time.perf_counter()
+        reports = await sandbox.run_many(jobs)
+        elapsed = time.perf_counter() - start
+        passed = sum(r.passed for r in reports)
+        print(
+            f"40 candidates x 5 tests: {elapsed:.2f} s, {len(jobs) / elapsed:.1f} candidates/s, "
+            f"{passed / elapsed:.0f} tests/s ({passed} passed)"
+        )
+
+        # 3. per-candidate overhead beside a bare interpreter start, interleaved
+        bare, sandboxed = [], []
+        for _ in range(10):
+            bare.append(bare_interpreter_s(1))
+            await asyncio.sleep(0.3)  # let the pool refill so the run takes a warm worker
+            start = time.perf_counter()
+            await sandbox.run(candidate(), [])
+            sandboxed.append(time.perf_counter() - start)
+        print(
+            f"bare `python -I -c pass`: {statistics.median(bare) * 1000:.1f} ms; "
+            f"sandboxed candidate (warm worker, import + entry check, kill): "
+            f"{statistics.median(sandboxed) * 1000:.1f} ms"
+        )
+
+        # 4. noise: a fixed workload measured repeatedly
+        work = ModuleSpec(
+            name="work",
+            source="def f(n):\n    return sum(i * i for i in range(n))\n",
+            filename="/bench/work.py",
+            entry="f",
+        )
+        test = [TestSpec(id="w", kind="assert", source="assert f(20000) == 2666466670000")]
+        medians = []
+        spreads = []
+        for _ in range(10):
+            result = (await sandbox.run(work, test)).tests[0]
+            assert result.wall_ns is not None and result.wall_ns_spread is not None
+            medians.append(result.wall_ns)
+            spreads.append(result.wall_ns_spread)
+        cv = statistics.stdev(medians) / statistics.mean(medians)
+        print(
+            f"fixed workload (~{statistics.mean(medians) / 1e6:.2f} ms): CV of the median over "
+            f"10 runs = {cv * 100:.1f} %, mean reported spread = "
+            f"{statistics.mean(spreads) / statistics.mean(medians) * 100:.1f} % of the median"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "none"])
+    asyncio.run(main(parser.parse_args().isolation))

@@ -1,0 +1,5 @@
+"""Run the command line with ``python -m orps``."""
+
+from orps.cli import run
+
+run()

@@ -1,0 +1,315 @@
+"""The language-model layer: one protocol for chat models, an OpenAI-compatible implementation,
+and the budgeted client the search talks to.
+
+``ChatModel`` is what a backend implements (an HTTP endpoint, the embedded local model).
+``LLMClient`` wraps one with what the search needs on top: a hard cap on calls, bounded
+concurrency, call and token accounting, and an optional on-disk response cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+
+import openai
+
+if TYPE_CHECKING:
+    from orps.cache import ResponseCache
+
+
+class ChatMessage(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything besides the messages that decides a reply (and so keys the cache)."""
+
+    temperature: float = 0.5
+    max_tokens: int = 1500
+    seed: int | None = None
+    n: int = 1
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ModelError(Exception):
+    """A model call failed for good; the message is one readable line for the user."""
+
+
+class ModelUnavailable(ModelError):
+    """The endpoint cannot be reached or the local model cannot be loaded."""
+
+
+class ModelAuthError(ModelError):
+    """The endpoint rejected the API key."""
+
+
+class BudgetExhausted(Exception):
+    """The call budget is spent; the search stops asking."""
+
+
+class ChatModel(Protocol):
+    """A chat-completions backend."""
+
+    @property
+    def identity(self) -> str:
+        """Stable text naming the endpoint and the model (shown to users, keys the cache)."""
+        ...
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many calls the backend serves usefully at once."""
+        ...
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        """Return ``params.n`` completions for the conversation."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class OpenAICompatibleModel:
+    """Any OpenAI-compatible ``/chat/completions`` endpoint, through ``openai.AsyncOpenAI``.
+
+    Timeouts, 429 and 5xx are retried with exponential backoff and jitter; an unreachable
+    endpoint or a rejected key raises a ``ModelError`` with a one-line message.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        *,
+        timeout_s: float = 120.0,
+        retries: int = 4,
+        concurrency: int = 4,
+        backoff_s: float = 0.5,
+        stream: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model
+        self.api_key = api_key
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._concurrency = concurrency
+        self._stream = stream
+        # The openai client's own retries are off: ours classify and report errors.
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=0,
+        )
+
+    @property
+    def identity(self) -> str:
+        return f"{self.model_name} @ {self.base_url}"
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._concurrency
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        attempt = 0
+        while True:
+            try:
+                return await self._complete_once(messages, params)
+            except openai.AuthenticationError as exc:
+                raise ModelAuthError(
+                    f"the endpoint {self.base_url} rejected the API key ({exc.status_code})"
+                ) from None
+            except openai.PermissionDeniedError as exc:
+                raise ModelAuthError(
+                    f"the endpoint {self.base_url} refused access ({exc.status_code})"
+                ) from None
+            except openai.NotFoundError:
+                raise ModelUnavailable(
+                    f"the endpoint {self.base_url} has no model {self.model_name!r} "
+                    "(or no /chat/completions route)"
+                ) from None
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                if attempt >= self._retries:
+                    kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+                    raise ModelUnavailable(f"the endpoint {self.base_url} {kind}") from None
+            except openai.APIStatusError as exc:
+                retryable = exc.status_code == 429 or exc.status_code >= 500
+                if not retryable or attempt >= self._retries:
+                    raise ModelError(
+                        f"the endpoint {self.base_url} answered HTTP {exc.status_code}: "
+                        f"{_first_line(exc.message)}"
+                    ) from None
+            attempt += 1
+            await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+
+    async def _complete_once(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        kwargs: dict[str, object] = {}
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.n != 1:
+            kwargs["n"] = params.n
+        messages_payload = [{"role": m["role"], "content": m["content"]} for m in messages]
+        if self._stream:
+            return await self._complete_streaming(messages_payload, params, kwargs)
+        create: Any = self._client.chat.completions.create
+        response = await create(
+            model=self.model_name,
+            messages=messages_payload,
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+            **kwargs,
+        )
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
+        texts = [choice.message.content or "" for choice in response.choices] or [""]
+        return _spread_usage(texts, prompt_tokens, completion_tokens)
+
+    async def _complete_streaming(
+        self,
+        messages_payload: list[dict[str, str]],
+        params: SamplingParams,
+        kwargs: dict[str, object],
+    ) -> list[Completion]:
+        """Accumulate streamed deltas per choice; a cancel lands between chunks."""
+        create: Any = self._client.chat.completions.create
+        stream = await create(
+            model=self.model_name,
+            messages=messages_payload,
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+            stream=True,
+            **kwargs,
+        )
+        pieces: dict[int, list[str]] = {}
+        prompt_tokens = completion_tokens = 0
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    pieces.setdefault(choice.index, []).append(choice.delta.content)
+                else:
+                    pieces.setdefault(choice.index, [])
+            if chunk.usage is not None:
+                prompt_tokens = chunk.usage.prompt_tokens
+                completion_tokens = chunk.usage.completion_tokens
+        texts = ["".join(pieces[i]) for i in sorted(pieces)] or [""]
+        return _spread_usage(texts, prompt_tokens, completion_tokens)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _spread_usage(texts: list[str], prompt_tokens: int, completion_tokens: int) -> list[Completion]:
+    """Usage is reported for the whole request; spread it over the choices."""
+    share = max(1, len(texts))
+    return [Completion(text, prompt_tokens // share, completion_tokens // share) for text in texts]
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:200]
+
+
+@dataclass
+class Usage:
+    """Calls and tokens spent so far. A request for n completions counts as n calls."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class LLMClient:
+    """The search's view of a model: budgeted, concurrency-limited, counted, optionally cached."""
+
+    model: ChatModel
+    max_calls: int
+    cache: ResponseCache | None = None
+    concurrency: int | None = None
+    usage: Usage = field(default_factory=Usage)
+    _reserved: int = 0
+    _semaphore: asyncio.Semaphore | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.max_calls - self._reserved)
+
+    def reserve(self, calls: int) -> int:
+        """Claim up to ``calls`` from the budget now; returns how many were granted."""
+        granted = min(calls, self.remaining)
+        self._reserved += granted
+        return granted
+
+    def release(self, calls: int) -> None:
+        """Give back calls that were reserved but not made."""
+        self._reserved -= min(calls, self._reserved)
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams, *, reserved: bool = False
+    ) -> list[Completion]:
+        """One request for ``params.n`` completions, charged to the budget.
+
+        With ``reserved=True`` the caller has already claimed the calls with ``reserve``.
+        Raises ``BudgetExhausted`` when the budget cannot cover the request.
+        """
+        if not reserved and self.reserve(params.n) < params.n:
+            raise BudgetExhausted()
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency or self.model.max_concurrency)
+        key = None
+        if self.cache is not None:
+            key = self.cache.key(self.model.identity, messages, params)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._count(hit, cached=True)
+                return hit
+        try:
+            async with self._semaphore:
+                completions = await self.model.complete(messages, params)
+        except BaseException:
+            self.release(params.n)
+            raise
+        if self.cache is not None and key is not None:
+            self.cache.put(key, completions)
+        self._count(completions, cached=False)
+        return completions
+
+    def _count(self, completions: list[Completion], *, cached: bool) -> None:
+        self.usage.calls += len(completions) if completions else 1
+        if cached:
+            self.usage.cached_calls += len(completions)
+        self.usage.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.usage.completion_tokens += sum(c.completion_tokens for c in completions)
+
+
+__all__ = [
+    "BudgetExhausted",
+    "ChatMessage",
+    "ChatModel",
+    "Completion",
+    "LLMClient",
+    "ModelAuthError",
+    "ModelError",
+    "ModelUnavailable",
+    "OpenAICompatibleModel",
+    "SamplingParams",
+    "Usage",
+]

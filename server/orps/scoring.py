@@ -1,0 +1,165 @@
+"""Scores and ranking: the outcome score from execution, the combined beam score, the final order.
+
+Outcome score, as in ORPS: ``ω = pass_ratio · (1 + 0.5·static + 0.5·dynamic)`` in [0, 2], where
+``static`` averages ``1/(1 + x/scale)`` over AST size, cyclomatic complexity and line count, and
+``dynamic`` is the candidate's time and memory relative to the best passing candidate so far
+(1 for the best, smaller for slower ones). The beam keeps children by
+``q = 0.5·(ρ−1)/4 + 0.5·ω/2`` with ρ the critic's 1..5 score, both terms scaled to [0, 1].
+
+The final ranking prefers the higher visible pass ratio, then the lower measured runtime, then
+the higher score. Two runtimes count as different only when their difference exceeds the
+measurement noise (``orps_sandbox.compare_runtime``); otherwise the candidates tie on speed and
+the next key decides.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Iterable, Sequence
+
+from orps.records import Candidate, CandidateSummary
+from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, total_runtime
+
+STATIC_SCALES = {"nodes": 120.0, "complexity": 10.0, "lines": 30.0}
+
+
+def apply_report(candidate: Candidate, report: ExecutionReport, tests_total: int) -> None:
+    """Fill the candidate's figures from what the sandbox measured."""
+    candidate.execution = report
+    candidate.tests_total = tests_total
+    passing = [t for t in report.tests if t.status is TestStatus.PASSED]
+    candidate.tests_passed = len(passing) if report.status == "completed" or tests_total else 0
+    timed = [t for t in passing if t.wall_ns is not None]
+    if timed:
+        total, noise = total_runtime([(t.wall_ns or 0, t.wall_ns_spread or 0) for t in timed])
+        candidate.runtime_ns = round(total / len(timed))
+        candidate.runtime_noise_ns = round(noise / len(timed))
+    else:
+        candidate.runtime_ns = None
+        candidate.runtime_noise_ns = None
+    peaks = [t.peak_memory_bytes for t in report.tests if t.peak_memory_bytes is not None]
+    candidate.peak_memory_bytes = max(peaks) if peaks else report.peak_rss_bytes
+
+
+def static_quality(code: str) -> float:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return 0.0
+    nodes = sum(1 for _ in ast.walk(tree))
+    branches = sum(
+        1
+        for n in ast.walk(tree)
+        if isinstance(
+            n,
+            ast.If | ast.For | ast.While | ast.AsyncFor | ast.ExceptHandler | ast.BoolOp
+            | ast.IfExp | ast.comprehension | ast.Match,
+        )
+    )
+    lines = sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+    terms = (
+        1 / (1 + nodes / STATIC_SCALES["nodes"]),
+        1 / (1 + (1 + branches) / STATIC_SCALES["complexity"]),
+        1 / (1 + lines / STATIC_SCALES["lines"]),
+    )
+    return sum(terms) / len(terms)
+
+
+def rescore(candidates: Iterable[Candidate]) -> None:
+    """Recompute outcome and combined scores against the current best passing figures."""
+    pool = list(candidates)
+    times = [c.runtime_ns for c in pool if c.runtime_ns and c.tests_passed]
+    mems = [c.peak_memory_bytes for c in pool if c.peak_memory_bytes and c.tests_passed]
+    best_time = min(times) if times else None
+    best_mem = min(mems) if mems else None
+    for c in pool:
+        ratio = c.pass_ratio if c.valid or c.tests_passed else 0.0
+        dynamic_terms: list[float] = []
+        if best_time and c.runtime_ns:
+            dynamic_terms.append(best_time / c.runtime_ns)
+        if best_mem and c.peak_memory_bytes:
+            dynamic_terms.append(best_mem / c.peak_memory_bytes)
+        dynamic = sum(dynamic_terms) / len(dynamic_terms) if dynamic_terms else 0.0
+        c.outcome_score = round(ratio * (1 + 0.5 * static_quality(c.code) + 0.5 * dynamic), 4)
+        c.process_score = float(c.critique.score) if c.critique else 3.0
+        c.score = round(0.5 * (c.process_score - 1) / 4 + 0.5 * c.outcome_score / 2, 4)
+
+
+def runtimes_differ(a: Candidate, b: Candidate) -> bool:
+    """True when the runtimes differ by more than their noise (the sandbox's rule)."""
+    if a.runtime_ns is None or b.runtime_ns is None:
+        return a.runtime_ns != b.runtime_ns
+    return (
+        compare_runtime(a.runtime_ns, a.runtime_noise_ns or 0, b.runtime_ns, b.runtime_noise_ns or 0)
+        != 0
+    )
+
+
+def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Best first: pass ratio, then runtime (ties within noise), then score, then memory."""
+    by_ratio: dict[float, list[Candidate]] = {}
+    for c in candidates:
+        by_ratio.setdefault(round(c.pass_ratio if c.valid else -1.0, 9), []).append(c)
+    ordered: list[Candidate] = []
+    for ratio in sorted(by_ratio, reverse=True):
+        group = sorted(
+            by_ratio[ratio],
+            key=lambda c: (c.runtime_ns is None, c.runtime_ns or 0, -c.score, c.id),
+        )
+        buckets: list[list[Candidate]] = []
+        for c in group:
+            if buckets and not runtimes_differ(buckets[-1][0], c):
+                buckets[-1].append(c)
+            else:
+                buckets.append([c])
+        for bucket in buckets:
+            ordered.extend(
+                sorted(
+                    bucket,
+                    key=lambda c: (-c.score, c.peak_memory_bytes or 0, c.runtime_ns or 0, c.id),
+                )
+            )
+    return ordered
+
+
+def select_beam(children: Sequence[Candidate], width: int) -> list[Candidate]:
+    """The top ``width`` children by the combined score (ties: pass ratio, then runtime)."""
+    return sorted(
+        children,
+        key=lambda c: (-c.score, -c.pass_ratio, c.runtime_ns or math.inf, c.id),
+    )[:width]
+
+
+def summarize(
+    candidate: Candidate, rank_number: int, current: Candidate | None = None
+) -> CandidateSummary:
+    report = candidate.execution
+    failures = [
+        f"{t.id}: {t.status}: {t.detail.strip().splitlines()[0] if t.detail.strip() else ''}"
+        for t in (report.tests if report else [])
+        if t.status is not TestStatus.PASSED
+    ][:10]
+    if report is not None and report.status != "completed":
+        failures.insert(0, f"{report.status}: {report.detail.strip()[:300]}")
+    speedup = None
+    if current is not None and current.runtime_ns and candidate.runtime_ns:
+        speedup = round(current.runtime_ns / candidate.runtime_ns, 3)
+    return CandidateSummary(
+        rank=rank_number,
+        id=candidate.id,
+        code=candidate.code,
+        reasoning=candidate.reasoning,
+        tests_passed=candidate.tests_passed,
+        tests_total=candidate.tests_total,
+        runtime_ns=candidate.runtime_ns,
+        runtime_noise_ns=candidate.runtime_noise_ns,
+        peak_memory_bytes=candidate.peak_memory_bytes,
+        score=candidate.score,
+        process_score=candidate.process_score,
+        outcome_score=candidate.outcome_score,
+        round=candidate.round,
+        status=str(report.status) if report else "not_run",
+        failures=failures,
+        speedup_vs_current=speedup,
+    )

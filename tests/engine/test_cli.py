@@ -1,0 +1,163 @@
+"""`orps refine` as a user runs it: a real process, real HTTP, real sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.replies import critic, programmer
+from tests.support.scripted_server import ScriptedServer
+
+STUB = '''"""Module docstring."""
+
+import math
+
+
+def area(r: float) -> float:
+    """Area of a circle of radius r.
+
+    >>> area(1.0) == math.pi
+    True
+    """
+    raise NotImplementedError
+
+
+def untouched():
+    return 1
+'''
+
+TESTS = "from geo import area\n\n\ndef test_area():\n    assert area(2.0) == 4 * math.pi\n\nimport math\n"
+GOOD = "def area(r: float) -> float:\n    return math.pi * r * r\n"
+BAD = "def area(r: float) -> float:\n    return 3 * r * r\n"
+
+
+def run_orps(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORPS_", "OPENAI_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "orps", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='geo'\nversion='0'\n")
+    (tmp_path / "geo.py").write_text(STUB)
+    (tmp_path / "test_geo.py").write_text(TESTS)
+    return tmp_path
+
+
+def _endpoint(server: ScriptedServer) -> list[str]:
+    return ["--base-url", server.url, "--model", "scripted", "--no-cache"]
+
+
+def test_json_output_matches_the_documented_schema(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(BAD), programmer(GOOD)], "critic": [critic(4)]})
+    proc = run_orps(
+        "refine", "geo.py::area", "--json", "--children", "2", "--rounds", "0",
+        *_endpoint(scripted), cwd=project,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    for key in ("target", "candidates", "llm_calls", "prompt_tokens", "completion_tokens", "elapsed_s"):
+        assert key in doc
+    assert doc["llm_calls"] == 4
+    first = doc["candidates"][0]
+    for key in (
+        "rank", "code", "reasoning", "tests_passed", "tests_total", "runtime_ns",
+        "peak_memory_bytes", "score", "process_score", "outcome_score", "round",
+    ):
+        assert key in first
+    assert [c["rank"] for c in doc["candidates"]] == [1, 2]
+    assert first["code"].endswith("return math.pi * r * r\n") and first["tests_passed"] == first["tests_total"] == 2
+    assert doc["candidates"][1]["runtime_ns"] is None  # the wrong one passed nothing timed
+
+
+def test_human_output_has_a_table_and_the_best_code(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(5, "yes")]})
+    proc = run_orps("refine", "geo.py::area", "--children", "1", "--rounds", "0", *_endpoint(scripted), cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "Best candidate" in proc.stdout and "math.pi * r * r" in proc.stdout
+    assert "2/2" in proc.stdout
+    assert "sandbox:" in proc.stderr and "tests: 2 visible test(s)" in proc.stderr
+
+
+def test_apply_replaces_only_the_function(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(5)]})
+    proc = run_orps(
+        "refine", "geo.py::area", "--apply", "--children", "1", "--rounds", "0",
+        *_endpoint(scripted), cwd=project,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (project / "geo.py").read_text()
+    assert "return math.pi * r * r" in text and "raise NotImplementedError" not in text
+    assert text.startswith('"""Module docstring."""\n\nimport math\n')
+    assert text.endswith("\n\ndef untouched():\n    return 1\n")
+    assert "Area of a circle of radius r." in text  # docstring kept
+
+
+def test_apply_refuses_a_failing_best_candidate(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(BAD)], "critic": [critic(2)]})
+    before = (project / "geo.py").read_bytes()
+    proc = run_orps(
+        "refine", "geo.py::area", "--apply", "--children", "1", "--rounds", "0",
+        *_endpoint(scripted), cwd=project,
+    )
+    assert proc.returncode == 1
+    assert "not applied" in proc.stderr and "--force" in proc.stderr
+    assert (project / "geo.py").read_bytes() == before
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(4)]})
+    ep = _endpoint(scripted)
+    _one_line_error(run_orps("refine", "missing.py::area", *ep, cwd=project), "no such file")
+    _one_line_error(run_orps("refine", "geo.py::nope", *ep, cwd=project), "no function 'nope'")
+    (project / "broken.py").write_text("def f(:\n    pass\n")
+    _one_line_error(run_orps("refine", "broken.py::f", *ep, cwd=project), "syntax error in broken.py")
+    _one_line_error(run_orps("refine", "geo.py", *ep, cwd=project), "must look like")
+    _one_line_error(
+        run_orps("refine", "geo.py::area", "--max-calls", "0", *ep, cwd=project),
+        "--max-calls: must be at least 1",
+    )
+    _one_line_error(
+        run_orps("refine", "geo.py::area", "--tests", "nope_test.py", *ep, cwd=project),
+        "tests file not found",
+    )
+    (project / "test_broken.py").write_text("import no_such_module_anywhere\n\ndef test_x():\n    pass\n")
+    _one_line_error(
+        run_orps("refine", "geo.py::area", "--tests", "test_broken.py", *ep, cwd=project),
+        "fails to import",
+    )
+    scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(4)], "api_key": "right"})
+    _one_line_error(
+        run_orps("refine", "geo.py::area", *ep, cwd=project, env={"ORPS_API_KEY": "wrong"}),
+        "rejected the API key",
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _one_line_error(
+        run_orps("refine", "geo.py::area", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", cwd=project),
+        "unreachable",
+    )
+    assert (project / "geo.py").read_text() == STUB

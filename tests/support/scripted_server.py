@@ -1,0 +1,248 @@
+"""A scripted OpenAI-compatible chat-completions server: the test double at the system's edge.
+
+It speaks real HTTP (``POST /v1/chat/completions``, streaming and not, ``n`` > 1, ``GET
+/v1/models``) so the real ``openai`` client, the language server and the VS Code extension all
+talk to it as they would to a hosted model. Replies come from a script:
+
+```json
+{
+  "programmer": ["reply 1", "reply 2"],      // cycled, one per completion
+  "critic": ["critique 1"],                  // cycled; a request is the critic's when its
+                                             // system message starts with "You are the critic"
+  "rules": [{"contains": "text", "reply": "..."}],  // checked first, against the last user turn
+  "delay_s": 0.0,                            // sleep before each reply
+  "fail_first": [500, 429],                  // statuses returned by the first requests
+  "api_key": "secret"                        // when set, other keys get 401
+}
+```
+
+Every request body is logged and served at ``GET /_requests``; ``POST /_script`` replaces the
+script. Run it standalone with ``python -m tests.support.scripted_server SCRIPT.json --port P``
+(it prints ``READY <port>`` once listening).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+CRITIC_MARKER = "You are the critic"
+
+
+class ScriptState:
+    def __init__(self, script: dict[str, Any]) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.load(script)
+
+    def load(self, script: dict[str, Any]) -> None:
+        with self.lock:
+            self.script = script
+            self.counters = {"programmer": 0, "critic": 0}
+            self.failures = list(script.get("fail_first", []))
+
+    def role_of(self, messages: list[dict[str, Any]]) -> str:
+        system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        return "critic" if str(system).startswith(CRITIC_MARKER) else "programmer"
+
+    def next_reply(self, messages: list[dict[str, Any]]) -> str:
+        last_user = next(
+            (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
+        )
+        role = self.role_of(messages)
+        with self.lock:
+            for rule in self.script.get("rules", []):
+                if rule.get("role", role) == role and rule["contains"] in str(last_user):
+                    return str(rule["reply"])
+            replies = self.script.get(role) or [""]
+            reply = replies[self.counters[role] % len(replies)]
+            self.counters[role] += 1
+            return str(reply)
+
+
+def _make_handler(state: ScriptState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _json(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length) or b"{}")
+
+        def _authorised(self) -> bool:
+            key = state.script.get("api_key")
+            if key and self.headers.get("Authorization") != f"Bearer {key}":
+                self._json(401, {"error": {"message": "Incorrect API key provided"}})
+                return False
+            return True
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                if not self._authorised():
+                    return
+                self._json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+            elif self.path == "/_requests":
+                with state.lock:
+                    self._json(200, list(state.requests))
+            else:
+                self._json(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            if self.path == "/_script":
+                state.load(self._body())
+                self._json(200, {"ok": True})
+                return
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            body = self._body()
+            if not self._authorised():
+                return
+            with state.lock:
+                state.requests.append(body)
+                failure = state.failures.pop(0) if state.failures else None
+            if failure is not None:
+                self._json(int(failure), {"error": {"message": f"scripted failure {failure}"}})
+                return
+            delay = float(state.script.get("delay_s", 0))
+            if delay:
+                time.sleep(delay)
+            messages = body.get("messages", [])
+            n = int(body.get("n") or 1)
+            replies = [state.next_reply(messages) for _ in range(n)]
+            prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+            completion_tokens = sum(len(r.split()) for r in replies)
+            created = int(time.time())
+            if body.get("stream"):
+                self._stream(replies, created, prompt_tokens, completion_tokens)
+                return
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": body.get("model", "scripted"),
+                    "choices": [
+                        {
+                            "index": i,
+                            "message": {"role": "assistant", "content": reply},
+                            "finish_reason": "stop",
+                        }
+                        for i, reply in enumerate(replies)
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens * n,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens * n + completion_tokens,
+                    },
+                },
+            )
+
+        def _stream(
+            self, replies: list[str], created: int, prompt_tokens: int, completion_tokens: int
+        ) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for index, reply in enumerate(replies):
+                words = reply.split(" ")
+                for i, word in enumerate(words):
+                    piece = word if i == 0 else " " + word
+                    chunk = {
+                        "id": "chatcmpl-scripted",
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": "scripted",
+                        "choices": [{"index": index, "delta": {"content": piece}}],
+                    }
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                done = {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": "scripted",
+                    "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}],
+                }
+                self.wfile.write(f"data: {json.dumps(done)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+
+    return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up early (cancelled requests) are part of the tests.
+        pass
+
+
+class ScriptedServer:
+    """The server in a background thread; ``url`` ends in ``/v1``."""
+
+    def __init__(self, script: dict[str, Any], port: int = 0) -> None:
+        self.state = ScriptState(script)
+        self.httpd = _QuietServer(("127.0.0.1", port), _make_handler(self.state))
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def load(self, script: dict[str, Any]) -> None:
+        self.state.load(script)
+
+
+@contextmanager
+def scripted_server(script: dict[str, Any]) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(script).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("script", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = ScriptedServer(json.loads(args.script.read_text()), args.port)
+    print(f"READY {server.port}", flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
