@@ -69,7 +69,7 @@ async def sandbox_overhead(project: Path, repeat: int) -> tuple[float, float, fl
                 start = time.perf_counter()
                 await execute(target, tests, [cand], sandbox)
                 samples.append((time.perf_counter() - start) * 1000)
-                assert cand.tests_passed == count, cand.execution
+                assert cand.tests_passed == len(tests), cand.execution
             results[count] = statistics.median(samples)
         batch = [Candidate(id=str(i), code=code.replace("// 2", f"// 2 + {i} * 0")) for i in range(8)]
         start = time.perf_counter()

@@ -37,6 +37,7 @@ from orps.target import (
     load_target,
     parse_target_spec,
 )
+from orps.units import format_bytes, format_ns
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -83,7 +84,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--base-url", help="OpenAI-compatible endpoint (env ORPS_BASE_URL)")
     group.add_argument(
-        "--model", help="model name at the endpoint, or 'local' for the embedded model (env ORPS_MODEL)"
+        "--model",
+        help="model name at the endpoint, or 'local' for the embedded model (env ORPS_MODEL)",
     )
     group.add_argument("--model-path", help="run this GGUF file as the local model")
     group.add_argument(
@@ -98,17 +100,27 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beam-width", type=_positive_int, metavar="K", help="beam width (3)")
     group.add_argument("--children", type=_positive_int, metavar="N", help="children per node (3)")
     group.add_argument(
-        "--rounds", type=_non_negative_int, metavar="T", help="refinement rounds; 0 = first generation only (2)"
+        "--rounds",
+        type=_non_negative_int,
+        metavar="T",
+        help="refinement rounds; 0 = first generation only (2)",
     )
     group.add_argument("--temperature", type=float, help="sampling temperature (0.5)")
     group.add_argument(
-        "--max-calls", type=_positive_int, metavar="B", help="hard cap on LLM calls, critic included (30)"
+        "--max-calls",
+        type=_positive_int,
+        metavar="B",
+        help="hard cap on LLM calls, critic included (30)",
     )
     group.add_argument("--max-tokens", type=_positive_int, help="new tokens per call (1500)")
     group.add_argument("--seed", type=int, help="sampling seed (0)")
     group.add_argument("--timeout", type=float, dest="timeout_seconds", help="seconds per test (5)")
     group.add_argument(
-        "--memory-limit", type=_positive_int, dest="memory_limit_mb", metavar="MB", help="memory per candidate (1024)"
+        "--memory-limit",
+        type=_positive_int,
+        dest="memory_limit_mb",
+        metavar="MB",
+        help="memory per candidate (1024)",
     )
 
 
@@ -124,22 +136,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refine.add_argument("target", help="path/to/module.py::function or ::Class.method")
     refine.add_argument(
-        "--tests", action="append", type=Path, default=None, metavar="PATH",
+        "--tests",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help="a tests file or directory (repeatable); default: the project's test files that import the module",
     )
     refine.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     refine.add_argument(
-        "--apply", action="store_true", help="replace the function in the file with the best candidate"
+        "--apply",
+        action="store_true",
+        help="replace the function in the file with the best candidate",
     )
     refine.add_argument(
         "--force", action="store_true", help="with --apply: apply even if not every test passes"
     )
-    refine.add_argument("--show", type=_positive_int, default=10, metavar="N", help="rows in the table (10)")
+    refine.add_argument(
+        "--show", type=_positive_int, default=10, metavar="N", help="rows in the table (10)"
+    )
     _add_search_options(refine)
     _add_model_options(refine)
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT instead")
+    serve.add_argument(
+        "--stdio",
+        action="store_true",
+        help="talk over stdin/stdout (the default; LSP clients pass it)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
 
     doctor = sub.add_parser("doctor", help="report the sandbox, model, endpoint and test tools")
@@ -149,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_sub = model.add_subparsers(
         dest="model_command", metavar="SUBCOMMAND", parser_class=OneLineParser
     )
-    model_serve = model_sub.add_parser("serve", help="serve the local model as an OpenAI-compatible endpoint")
+    model_serve = model_sub.add_parser(
+        "serve", help="serve the local model as an OpenAI-compatible endpoint"
+    )
     model_serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
     model_serve.add_argument("--model-path", help="a GGUF file (default: the bundled SmolLM2)")
 
@@ -235,12 +262,16 @@ async def run_refine(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def apply_best(target: Any, result: SearchResult, fingerprint: str, *, force: bool, quiet: bool) -> int:
+def apply_best(
+    target: Any, result: SearchResult, fingerprint: str, *, force: bool, quiet: bool
+) -> int:
     if not result.candidates:
         return _fail("nothing to apply: the search produced no candidate")
     best = result.candidates[0]
     if best.status != "completed" and not force:
-        return _fail(f"not applied: the best candidate did not run cleanly ({best.status}); use --force")
+        return _fail(
+            f"not applied: the best candidate did not run cleanly ({best.status}); use --force"
+        )
     if best.tests_passed < best.tests_total and not force:
         return _fail(
             f"not applied: the best candidate passes {best.tests_passed}/{best.tests_total} tests; use --force"
@@ -272,6 +303,8 @@ class TerminalView:
         self.show = show
         self.console = Console(stderr=True, highlight=False)
         self.out = Console(highlight=False)
+        if not self.out.is_terminal:
+            self.out = Console(highlight=False, width=120)
         self._status: Any = None
 
     def __enter__(self) -> TerminalView:
@@ -304,7 +337,7 @@ class TerminalView:
             p = event.progress
             best = p.best
             best_text = (
-                f"best {best.tests_passed}/{best.tests_total} tests, {_ns(best.runtime_ns)}"
+                f"best {best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}"
                 if best
                 else "no candidate yet"
             )
@@ -314,7 +347,7 @@ class TerminalView:
         elif isinstance(event, RankingChanged) and self._status is None and event.ranked:
             top = event.ranked[0]
             self.console.print(
-                f"  ranking: #1 {top.tests_passed}/{top.tests_total} tests, {_ns(top.runtime_ns)} ({len(event.ranked)} candidates)"
+                f"  ranking: #1 {top.tests_passed}/{top.tests_total} tests, {format_ns(top.runtime_ns)} ({len(event.ranked)} candidates)"
             )
 
     def render_result(self, result: SearchResult) -> None:
@@ -322,23 +355,40 @@ class TerminalView:
         from rich.table import Table
 
         table = Table(title=f"{result.target}: {len(result.candidates)} candidate(s)")
-        for column in ("rank", "tests", "runtime", "± noise", "× current", "peak memory", "score", "round", "status"):
+        for column in (
+            "rank",
+            "tests",
+            "runtime",
+            "± noise",
+            "× current",
+            "peak memory",
+            "score",
+            "round",
+            "status",
+        ):
             table.add_column(column, justify="right" if column != "status" else "left")
         rows = list(result.candidates[: self.show])
         if result.current is not None:
             c = result.current
             table.add_row(
-                "current", f"{c.tests_passed}/{c.tests_total}", _ns(c.runtime_ns), _ns(c.runtime_noise_ns),
-                "1.00", _bytes(c.peak_memory_bytes), f"{c.score:.2f}", "-", c.status,
+                "current",
+                f"{c.tests_passed}/{c.tests_total}",
+                format_ns(c.runtime_ns),
+                format_ns(c.runtime_noise_ns),
+                "1.00",
+                format_bytes(c.peak_memory_bytes),
+                f"{c.score:.2f}",
+                "-",
+                c.status,
             )
         for c in rows:
             table.add_row(
                 str(c.rank),
                 f"{c.tests_passed}/{c.tests_total}",
-                _ns(c.runtime_ns),
-                _ns(c.runtime_noise_ns),
+                format_ns(c.runtime_ns),
+                format_ns(c.runtime_noise_ns),
                 f"{c.speedup_vs_current:.2f}" if c.speedup_vs_current else "-",
-                _bytes(c.peak_memory_bytes),
+                format_bytes(c.peak_memory_bytes),
                 f"{c.score:.2f}",
                 str(c.round),
                 c.status,
@@ -346,12 +396,16 @@ class TerminalView:
         self.out.print(table)
         if result.candidates:
             best = result.candidates[0]
-            self.out.print(f"[bold]Best candidate[/] ({best.tests_passed}/{best.tests_total} tests, {_ns(best.runtime_ns)}):")
+            self.out.print(
+                f"[bold]Best candidate[/] ({best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}):"
+            )
             self.out.print(Syntax(best.code, "python", line_numbers=False))
             if best.failures:
                 self.out.print("[yellow]failures:[/] " + "; ".join(best.failures[:3]))
         if result.tests_total == 0:
-            self.out.print("[yellow]No tests were found: candidates were only checked to import and run.[/]")
+            self.out.print(
+                "[yellow]No tests were found: candidates were only checked to import and run.[/]"
+            )
         cached = f", {result.cached_calls} from cache" if result.cached_calls else ""
         self.out.print(
             f"{result.llm_calls} LLM calls{cached}, {result.prompt_tokens}+{result.completion_tokens} tokens, "
@@ -360,18 +414,6 @@ class TerminalView:
         )
         if result.error:
             self.out.print(f"[red]model error:[/] {result.error}")
-
-
-def _ns(value: int | None) -> str:
-    from orps.prompts import format_ns
-
-    return format_ns(value)
-
-
-def _bytes(value: int | None) -> str:
-    from orps.prompts import format_bytes
-
-    return format_bytes(value)
 
 
 # -- doctor -------------------------------------------------------------------------------------
@@ -393,7 +435,7 @@ async def run_doctor(args: argparse.Namespace) -> int:
     if settings.uses_local_model():
         from orps.local_model import local_model_status
 
-        ok, text = local_model_status(settings.model_path)
+        ok, text = local_model_status(settings.model_path, load=True)
         print(f"model:     local ({'ready' if ok else 'unavailable'}): {text}")
     else:
         from orps.session import check_endpoint, make_chat_model
@@ -436,10 +478,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "model":
             if args.model_command != "serve":
                 parser.parse_args(["model", "--help"])
-            from orps.model_server import serve
+            from orps.model_server import main as serve_model
 
-            serve(args.model_path, "127.0.0.1", args.port)
-            return EXIT_OK
+            return serve_model(
+                ["--port", str(args.port)]
+                + (["--model-path", args.model_path] if args.model_path else [])
+            )
         if args.command == "bench":
             from orps.bench.cli import run_bench
 

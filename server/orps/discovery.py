@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import doctest
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +93,9 @@ def imports_module(tree: ast.Module, module_name: str) -> bool:
     parent, _, leaf = module_name.rpartition(".")
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            if any(a.name == module_name or a.name.startswith(module_name + ".") for a in node.names):
+            if any(
+                a.name == module_name or a.name.startswith(module_name + ".") for a in node.names
+            ):
                 return True
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module == module_name or node.module.startswith(module_name + "."):
@@ -169,6 +173,8 @@ def file_specs(path: Path) -> list[TestSpec]:
             f"tests file {path.name} does not parse: line {exc.lineno}: {exc.msg}"
         ) from None
     items = pytest_items(tree)
+    if items and "parametrize" in source:
+        items = _expand_parametrized(path, items)
     if items:
         return [
             TestSpec(
@@ -214,11 +220,48 @@ def import_statements(path: Path) -> str:
     )
 
 
+def _expand_parametrized(path: Path, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Item ids of parametrised tests (``test_f[1-2]``), from pytest's own collection.
+
+    Collection imports the user's test file (the user's code, not model output) in a separate
+    process; if it fails, each function stays one test and the sandbox reports what happens.
+    """
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(path),
+            ],
+            cwd=find_project_root(path.parent),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return items
+    sources = dict(items)
+    expanded: list[tuple[str, str]] = []
+    for line in proc.stdout.splitlines():
+        _, sep, node = line.strip().partition("::")
+        base = node.split("[", 1)[0]
+        if sep and base in sources:
+            expanded.append((node, sources[base]))
+    return expanded or items
+
+
 def pytest_items(tree: ast.Module) -> list[tuple[str, str]]:
     """(node name, source) of pytest test functions and methods of ``Test*`` classes."""
     items: list[tuple[str, str]] = []
     for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name.startswith("test"):
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name.startswith(
+            "test"
+        ):
             items.append((stmt.name, ast.unparse(stmt)))
         elif isinstance(stmt, ast.ClassDef) and stmt.name.startswith("Test"):
             for sub in stmt.body:

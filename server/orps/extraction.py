@@ -37,7 +37,29 @@ def split_reply(text: str) -> tuple[str, str | None]:
     for block in blocks:
         if re.search(r"^\s*(async\s+)?def\s", block, re.MULTILINE):
             return reasoning, block
+    bare = _unfenced_code(text)
+    if bare is not None:
+        return text[: text.index(bare)].strip(), bare
     return reasoning, None
+
+
+def _unfenced_code(text: str) -> str | None:
+    """A function written without a fence: from a ``def`` line to the longest prefix that parses."""
+    match = re.search(r"^(?:@.*\n)*(?:async\s+)?def\s+\w+\s*\(.*$", text, re.MULTILINE)
+    if match is None:
+        return None
+    lines = text[match.start() :].split("\n")
+    end = 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][:1] in (" ", "\t")):
+        end += 1
+    for stop in range(end, 0, -1):
+        candidate = "\n".join(lines[:stop]).rstrip() + "\n"
+        try:
+            ast.parse(candidate)
+        except SyntaxError:
+            continue
+        return candidate
+    return None
 
 
 def extract_function(block: str, target: FunctionTarget) -> str | None:
@@ -138,11 +160,14 @@ def _is_test_or_main(stmt: ast.stmt) -> bool:
 def _defines_existing(stmt: ast.stmt, target: FunctionTarget) -> bool:
     """True for a class or function the module already defines (models like to repeat them)."""
     if isinstance(stmt, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-        return re.search(
-            rf"^(class|def|async\s+def)\s+{re.escape(stmt.name)}\b",
-            target.module_source,
-            re.MULTILINE,
-        ) is not None
+        return (
+            re.search(
+                rf"^(class|def|async\s+def)\s+{re.escape(stmt.name)}\b",
+                target.module_source,
+                re.MULTILINE,
+            )
+            is not None
+        )
     return False
 
 

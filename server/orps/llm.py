@@ -144,7 +144,9 @@ class OpenAICompatibleModel:
                 ) from None
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 if attempt >= self._retries:
-                    kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+                    kind = (
+                        "timed out" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+                    )
                     raise ModelUnavailable(f"the endpoint {self.base_url} {kind}") from None
             except openai.APIStatusError as exc:
                 retryable = exc.status_code == 429 or exc.status_code >= 500

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from orps.llm import ChatMessage
 from orps.records import Candidate, Critique
 from orps.target import FunctionTarget
-from orps_sandbox import ExecutionReport, TestSpec, TestStatus
+from orps.units import format_bytes, format_ns
+from orps_sandbox import TestSpec, TestStatus
 
 STYLE_DIRECTIVES: tuple[str, ...] = (
     "Favour the most efficient algorithm you know, in time first, then memory.",
@@ -75,7 +76,9 @@ DONE: <yes|no>
 (DONE: yes means correct and not worth refining further.)"""
 
 
-def task_prompt(target: FunctionTarget, tests: Sequence[TestSpec], context_chars: int = 6000) -> str:
+def task_prompt(
+    target: FunctionTarget, tests: Sequence[TestSpec], context_chars: int = 6000
+) -> str:
     """The first user turn: the module for context, the function, and the visible tests."""
     module = target.module_source
     if len(module) > context_chars:
@@ -98,6 +101,14 @@ def task_prompt(target: FunctionTarget, tests: Sequence[TestSpec], context_chars
     parts.append("")
     parts.append(describe_tests(tests))
     return "\n".join(parts)
+
+
+def closing_instruction(target: FunctionTarget, style: str) -> str:
+    """The last words of every programmer turn: small models follow what they read last."""
+    return (
+        f"Style: {style}\n\nNow write `{target.name}`: first a short reasoning, "
+        "then the complete function in one ```python block."
+    )
 
 
 def describe_tests(tests: Sequence[TestSpec], limit: int = 30) -> str:
@@ -148,7 +159,7 @@ def execution_analysis(
         for result in timed[:10]:
             spec = by_id.get(result.id)
             label = _short(test_label(spec) if spec else result.id)
-            mem = _bytes(result.peak_memory_bytes)
+            mem = format_bytes(result.peak_memory_bytes)
             lines.append(f"- {label}: time {format_ns(result.wall_ns)}, memory {mem}")
     if candidate.runtime_ns is not None:
         line = f"Mean time per passing test: {format_ns(candidate.runtime_ns)}"
@@ -160,15 +171,13 @@ def execution_analysis(
             )
         lines.append(line + ".")
     if candidate.peak_memory_bytes:
-        lines.append(f"Peak memory: {_bytes(candidate.peak_memory_bytes)}.")
+        lines.append(f"Peak memory: {format_bytes(candidate.peak_memory_bytes)}.")
     if report.stderr.strip() and report.status != "completed":
         lines.append(f"stderr (truncated):\n{report.stderr.strip()[-600:]}")
     return "\n".join(lines)
 
 
-def critic_messages(
-    task: str, candidate: Candidate, analysis: str
-) -> list[ChatMessage]:
+def critic_messages(task: str, candidate: Candidate, analysis: str) -> list[ChatMessage]:
     user = (
         f"{task}\n\n## The programmer's reasoning\n{candidate.reasoning.strip() or '(none)'}\n\n"
         f"## The code\n```python\n{candidate.code.rstrip()}\n```\n\n"
@@ -182,16 +191,16 @@ def critic_messages(
 
 
 def programmer_messages(
-    task: str, path: Sequence[tuple[str, str]], style: str
+    task: str, path: Sequence[tuple[str, str]], closing: str
 ) -> list[ChatMessage]:
     """The programmer's conversation: the task, then per ancestor its reply and the feedback.
 
-    ``path`` holds (reply, feedback) pairs from the root to the parent; the style directive goes
-    into the last user turn.
+    ``path`` holds (reply, feedback) pairs from the root to the parent; ``closing`` (the style
+    directive and the request for code, see ``closing_instruction``) ends the last user turn.
     """
     messages: list[ChatMessage] = [{"role": "system", "content": PROGRAMMER_SYSTEM}]
     if not path:
-        messages.append({"role": "user", "content": f"{task}\n\nStyle: {style}"})
+        messages.append({"role": "user", "content": f"{task}\n\n{closing}"})
         return messages
     messages.append({"role": "user", "content": task})
     for i, (reply, feedback) in enumerate(path):
@@ -199,8 +208,8 @@ def programmer_messages(
         content = feedback
         if i == len(path) - 1:
             content += (
-                "\n\nImprove the solution: fix every failure first, then make it faster. "
-                f"Style: {style}"
+                "\n\nImprove the solution: fix every failure first, then make it faster.\n"
+                f"{closing}"
             )
         messages.append({"role": "user", "content": content})
     return messages
@@ -230,31 +239,6 @@ def parse_critique(text: str) -> Critique:
     return Critique(text=body, score=score, done=is_done, parsed=True)
 
 
-def format_ns(ns: int | float | None) -> str:
-    if ns is None:
-        return "-"
-    if ns < 1_000:
-        return f"{ns:.0f} ns"
-    if ns < 1_000_000:
-        return f"{ns / 1_000:.1f} µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.2f} ms"
-    return f"{ns / 1_000_000_000:.2f} s"
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1024:
-        return f"{value} B"
-    if value < 1024 * 1024:
-        return f"{value / 1024:.1f} KiB"
-    return f"{value / (1024 * 1024):.1f} MiB"
-
-
-format_bytes = _bytes
-
-
 def _short(text: str, width: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -268,13 +252,11 @@ __all__ = [
     "CRITIC_SYSTEM",
     "PROGRAMMER_SYSTEM",
     "STYLE_DIRECTIVES",
-    "ExecutionReport",
+    "closing_instruction",
     "critic_messages",
     "describe_tests",
     "execution_analysis",
     "feedback_turn",
-    "format_bytes",
-    "format_ns",
     "parse_critique",
     "programmer_messages",
     "task_prompt",

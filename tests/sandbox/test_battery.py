@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus
 
 from .conftest import FAST_LIMITS, SandboxFactory, check, example, module

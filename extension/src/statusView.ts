@@ -1,0 +1,67 @@
+/**
+ * What the status bar item says: a running search (function, round) and the model in use; a
+ * click cancels the running searches, or opens the candidates when none runs.
+ */
+
+import { CandidatesPayload, FunctionRef, StatusPayload } from './protocol';
+
+export type ServerState = 'starting' | 'running' | 'stopped' | 'failed';
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  command: string | undefined;
+}
+
+export const Commands = {
+  refineAtCursor: 'orps.refineAtCursor',
+  pickCandidate: 'orps.pickCandidate',
+  openComparison: 'orps.openComparison',
+  cancelSearches: 'orps.cancelSearches',
+  setApiKey: 'orps.setApiKey',
+  clearApiKey: 'orps.clearApiKey',
+  restartServer: 'orps.restartServer',
+  installServer: 'orps.installServer',
+  showLog: 'orps.showLog',
+} as const;
+
+export function statusView(
+  state: ServerState,
+  status: StatusPayload | undefined,
+  configuredModel: string,
+  payloadOf: (ref: FunctionRef) => CandidatesPayload | undefined,
+): StatusView {
+  if (state === 'failed' || state === 'stopped') {
+    return {
+      text: '$(warning) ORPS',
+      tooltip: state === 'failed' ? 'The orps server is not running. Click for its log.' : 'The orps server is stopped. Click for its log.',
+      command: Commands.showLog,
+    };
+  }
+  if (state === 'starting') {
+    return { text: '$(loading~spin) ORPS', tooltip: 'Starting the orps server…', command: Commands.showLog };
+  }
+  const model = status?.model || configuredModel || 'default model';
+  const running = status?.running ?? [];
+  if (running.length === 0) {
+    return {
+      text: `$(beaker) ORPS: ${model}`,
+      tooltip: `orps server ready · model ${model}\nClick to show the candidates of the function at the cursor.`,
+      command: Commands.pickCandidate,
+    };
+  }
+  const first = running[0];
+  const progress = payloadOf(first)?.progress;
+  const round = progress ? ` · round ${progress.round}/${progress.rounds}` : '';
+  const more = running.length > 1 ? ` (+${running.length - 1})` : '';
+  const lines = running.map((r) => {
+    const p = payloadOf(r)?.progress;
+    const file = decodeURIComponent(r.uri.slice(r.uri.lastIndexOf('/') + 1));
+    return `Refining ${r.name} in ${file}${p ? `: round ${p.round}/${p.rounds}, ${p.llmCalls}/${p.maxCalls} calls` : ''}`;
+  });
+  return {
+    text: `$(loading~spin) ORPS: ${first.name}${round}${more} · ${model}`,
+    tooltip: `${lines.join('\n')}\nModel ${model}. Click to cancel.`,
+    command: Commands.cancelSearches,
+  };
+}

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { OrpsController } from '../src/controller';
+import { CANDIDATES_NOTIFICATION, STATUS_NOTIFICATION } from '../src/protocol';
+import { API_KEY_SECRET } from '../src/serverManager';
+import { Commands } from '../src/statusView';
+import { DOC_URI, payload } from './fixtures';
+import { settle, StubHost } from './stubHost';
+
+function pythonEditor(host: StubHost): void {
+  host.editor = { uri: DOC_URI, version: 7, line: 2, character: 4, languageId: 'python' };
+}
+
+async function started(configure: (host: StubHost) => void = () => undefined) {
+  const host = new StubHost();
+  host.settings = { 'server.interpreter': '/venv/bin/python', model: 'scripted', beamWidth: 2, cache: false, baseUrl: 'http://127.0.0.1:9/v1' };
+  configure(host);
+  const controller = new OrpsController(host);
+  await controller.activate();
+  return { host, controller };
+}
+
+test('activation checks the interpreter and starts `python -m orps serve` with the settings', async () => {
+  const { host, controller } = await started((h) => h.secrets.set(API_KEY_SECRET, 'sk-secret'));
+  assert.deepEqual(host.processes.map((p) => [p.command, p.args[1]]), [
+    ['/venv/bin/python', "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+    ['/venv/bin/python', 'import orps.cli'],
+  ]);
+  const client = host.lastClient;
+  assert.equal(client.launch.command, '/venv/bin/python');
+  assert.deepEqual(client.launch.args, ['-m', 'orps', 'serve']);
+  assert.equal(client.launch.cwd, '/ws');
+  assert.deepEqual(client.launch.initializationOptions, {
+    model: 'scripted',
+    beamWidth: 2,
+    cache: false,
+    baseUrl: 'http://127.0.0.1:9/v1',
+  });
+  assert.equal(client.launch.env.ORPS_API_KEY, 'sk-secret');
+  assert.equal(client.launch.env.PATH, '/usr/bin');
+  assert.ok(!JSON.stringify(client.launch.initializationOptions).includes('sk-secret'));
+  assert.ok(!host.logs.join('\n').includes('sk-secret'), 'the key is never logged');
+  assert.equal(client.started, 1);
+  assert.equal(controller.server.serverState, 'running');
+  assert.equal(host.statusItems[0].text, '$(beaker) ORPS: scripted');
+  assert.deepEqual(
+    client.launch.mapConfiguration('orps', { model: 'm', server: { interpreter: 'x' } }),
+    { model: 'm' },
+  );
+  assert.deepEqual(client.launch.mapConfiguration('python', { a: 1 }), { a: 1 });
+  controller.dispose();
+});
+
+test('a Python without orps: the user is told and offered an install into it', async () => {
+  const { host } = await started((h) => {
+    h.settings['server.interpreter'] = '';
+    h.pythonExtension = '/ext/venv/bin/python';
+    h.files['/ws/pyproject.toml'] = '[project]\nname = "orps"\n';
+    h.choices.push({ match: /does not have the orps package/, choice: 'Install' });
+    let installed = false;
+    h.processAnswer = (_command, args) => {
+      if (args[1]?.includes('version_info')) {
+        return { code: 0, stdout: '3.12.0\n', stderr: '' };
+      }
+      if (args[0] === '-c') {
+        return installed
+          ? { code: 0, stdout: '', stderr: '' }
+          : { code: 1, stdout: '', stderr: "ModuleNotFoundError: No module named 'orps'" };
+      }
+      installed = true;
+      return { code: 0, stdout: 'Successfully installed orps-0.1.0', stderr: '' };
+    };
+  });
+  await settle(20);
+  const error = host.messages.find((m) => m.level === 'error');
+  assert.ok(error);
+  assert.match(error.message, /\/ext\/venv\/bin\/python \(the Python extension's environment\) does not have the orps package/);
+  assert.deepEqual(error.items, ['Install', 'Select Interpreter']);
+  const pip = host.processes.find((p) => p.args[1] === 'pip');
+  assert.ok(pip, 'pip ran');
+  assert.equal(pip.command, '/ext/venv/bin/python');
+  assert.deepEqual(pip.args, ['-m', 'pip', 'install', '--editable', '/ws']);
+  assert.equal(host.clients.length, 1, 'the server started after the install');
+  assert.equal(host.lastClient.started, 1);
+});
+
+test('a too-old Python is refused without starting anything', async () => {
+  const { host, controller } = await started((h) => {
+    h.processAnswer = () => ({ code: 0, stdout: '3.9.18\n', stderr: '' });
+  });
+  assert.equal(host.clients.length, 0);
+  assert.equal(controller.server.serverState, 'failed');
+  assert.match(host.messages[0].message, /needs Python 3\.11 or later; .* is 3\.9\.18/);
+  assert.equal(host.statusItems[0].text, '$(warning) ORPS');
+});
+
+test('changing an orps setting or the interpreter restarts the server once', async () => {
+  const { host, controller } = await started();
+  host.changeSettings('orps.beamWidth');
+  host.changeSettings('orps.beamWidth', 'orps.rounds');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await settle();
+  assert.equal(host.clients.length, 2);
+  assert.equal(host.clients[0].stopped, 1);
+  host.changeSettings('orps.saveOnAccept');
+  host.changeSettings('orps.trace.server');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(host.clients.length, 2, 'client-only settings do not restart');
+  host.settings['server.interpreter'] = '';
+  host.pythonListeners.forEach((l) => l());
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await settle();
+  assert.equal(host.clients.length, 3);
+  await host.commands.get(Commands.restartServer)?.();
+  assert.equal(host.clients.length, 4);
+  controller.dispose();
+});
+
+test('Set API Key stores the secret and restarts with it in the environment', async () => {
+  const { host, controller } = await started((h) => {
+    h.settings.apiKeyEnv = 'MY_ENDPOINT_KEY';
+  });
+  assert.equal(host.lastClient.launch.env.MY_ENDPOINT_KEY, undefined);
+  host.secretAnswer = ' sk-new ';
+  await host.commands.get(Commands.setApiKey)?.();
+  assert.equal(host.secrets.get(API_KEY_SECRET), 'sk-new');
+  assert.equal(host.clients.length, 2);
+  assert.equal(host.lastClient.launch.env.MY_ENDPOINT_KEY, 'sk-new');
+  assert.ok(!('apiKey' in (host.lastClient.launch.initializationOptions as object)));
+  await host.commands.get(Commands.clearApiKey)?.();
+  assert.equal(host.secrets.has(API_KEY_SECRET), false);
+  assert.equal(host.lastClient.launch.env.MY_ENDPOINT_KEY, undefined);
+  controller.dispose();
+});
+
+test('Refine sends orps.refine with uri, version and position; the panel fills live', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  let finish: (value: unknown) => void = () => undefined;
+  client.answers.set('orps.refine', () => new Promise((resolve) => (finish = resolve)));
+  const refined = controller.refineAtCursor();
+  await settle();
+  assert.deepEqual(client.commands[0], {
+    command: 'orps.refine',
+    args: [{ uri: DOC_URI, version: 7, position: { line: 2, character: 4 } }],
+  });
+  assert.equal(host.panels.length, 0, 'the panel opens with the first payload');
+  const starting = payload({ running: true, stopped: null, candidates: [], progress: null });
+  client.notify(CANDIDATES_NOTIFICATION, starting);
+  client.notify(STATUS_NOTIFICATION, { model: 'scripted', running: [{ uri: DOC_URI, name: 'fib', searchId: 's1' }] });
+  assert.equal(host.panels.length, 1);
+  const panel = host.panels[0];
+  assert.equal(panel.title, 'ORPS: fib');
+  assert.match(panel.html, /Waiting for the first tested candidate/);
+  assert.match(panel.html, /Content-Security-Policy/);
+  assert.match(host.statusItems[0].text, /^\$\(loading~spin\) ORPS: fib · scripted$/);
+  assert.equal(host.statusItems[0].command, Commands.cancelSearches);
+  client.notify(
+    CANDIDATES_NOTIFICATION,
+    payload({ running: true, stopped: null, progress: { round: 1, rounds: 2, llmCalls: 4, maxCalls: 30, candidates: 2, message: '' } }),
+  );
+  assert.match(panel.lastBody(), /Round 1\/2 · 4\/30 model calls/);
+  assert.match(panel.lastBody(), /data-accept="c1"/);
+  assert.match(host.statusItems[0].text, /round 1\/2/);
+  finish(payload());
+  const final = await refined;
+  assert.equal(final?.running, false);
+  client.notify(STATUS_NOTIFICATION, { model: 'scripted', running: [] });
+  assert.match(panel.lastBody(), /Search completed · 2 candidates/);
+  assert.equal(host.statusItems[0].text, '$(beaker) ORPS: scripted');
+  assert.equal(host.panels.length, 1, 'updates reuse the panel');
+  controller.dispose();
+});
+
+test('Accept in the panel sends orps.accept and saves a file that was clean', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  client.answers.set('orps.accept', () => true);
+  controller.store.update(payload());
+  await controller.openComparison();
+  const panel = host.panels[0];
+  panel.send({ type: 'accept', candidateId: 'c1' });
+  await settle();
+  assert.deepEqual(client.commands.at(-1), { command: 'orps.accept', args: [{ uri: DOC_URI, name: 'fib', candidateId: 'c1' }] });
+  assert.deepEqual(host.saved, [DOC_URI]);
+  host.dirty.add(DOC_URI);
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle();
+  assert.deepEqual(host.saved, [DOC_URI], 'a file with unsaved changes is left unsaved');
+  client.answers.set('orps.accept', () => false);
+  host.dirty.clear();
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle();
+  assert.deepEqual(host.saved, [DOC_URI], 'nothing is saved when the server did not apply');
+  panel.send({ type: 'cancel' });
+  await settle();
+  assert.deepEqual(client.commands.at(-1), { command: 'orps.cancel', args: [{ uri: DOC_URI, name: 'fib' }] });
+  controller.dispose();
+});
+
+test('Show Candidates: a quick pick previewing diffs, Enter accepts', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  client.requestAnswers.set('orps/candidates', () => payload());
+  client.answers.set('orps.accept', () => true);
+  await host.commands.get(Commands.pickCandidate)?.();
+  assert.deepEqual(client.requests[0], { method: 'orps/candidates', params: { uri: DOC_URI, position: { line: 2, character: 4 } } });
+  const pick = host.quickPicks[0];
+  assert.equal(pick.items.length, 2);
+  pick.options.onActive(pick.items[0]);
+  await settle();
+  assert.equal(host.diffs.length, 1);
+  const provide = host.virtualDocuments.get('orps-candidate');
+  assert.ok(provide);
+  assert.match(provide(host.diffs[0].left) ?? '', /return fib\(n - 1\)/);
+  assert.match(provide(host.diffs[0].right) ?? '', /a, b = b, a \+ b/);
+  assert.equal(host.diffs[0].title, 'fib: current ↔ #1');
+  pick.options.onAccept(pick.items[0]);
+  await settle();
+  assert.equal(pick.hidden, true);
+  assert.deepEqual(client.commands.at(-1)?.args, [{ uri: DOC_URI, name: 'fib', candidateId: 'c1' }]);
+  // Live: a new payload updates the open pick.
+  await host.commands.get(Commands.pickCandidate)?.();
+  const second = host.quickPicks[1];
+  controller.store.update(payload({ candidates: payload().candidates.slice(0, 1) }));
+  assert.equal(second.items.length, 1);
+  controller.dispose();
+});
+
+test('the code lens command orps.showCandidates opens the panel; orps.refine from a lens opens it too', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const launch = host.lastClient.launch;
+  const result = await launch.onServerCommand('orps.showCandidates', [{ uri: DOC_URI, name: 'fib' }], async () => payload());
+  assert.equal((result as { name: string }).name, 'fib');
+  assert.equal(host.panels.length, 1);
+  host.panels[0].dispose();
+  await launch.onServerCommand('orps.refine', [{ uri: DOC_URI, version: 1, position: { line: 0, character: 0 } }], async () => {
+    host.lastClient.notify(CANDIDATES_NOTIFICATION, payload({ searchId: 's2', running: true, stopped: null }));
+    return payload({ searchId: 's2' });
+  });
+  assert.equal(host.panels.length, 2);
+  const other = await launch.onServerCommand('orps.cancel', [], async () => 'passed through');
+  assert.equal(other, 'passed through');
+  controller.dispose();
+});
+
+test('payloads of a superseded search are dropped', async () => {
+  const { controller } = await started();
+  assert.equal(controller.store.update(payload({ searchId: 'old', running: true })), true);
+  assert.equal(controller.store.update(payload({ searchId: 'new', running: true, candidates: [] })), true);
+  assert.equal(controller.store.update(payload({ searchId: 'old', running: false })), false);
+  assert.equal(controller.store.get({ uri: DOC_URI, name: 'fib' })?.searchId, 'new');
+  controller.dispose();
+});
+
+test('commands without a Python editor or a server explain themselves', async () => {
+  const { host, controller } = await started();
+  await controller.refineAtCursor();
+  assert.match(host.messages.at(-1)?.message ?? '', /Place the cursor in a Python function/);
+  await host.commands.get(Commands.pickCandidate)?.();
+  assert.match(host.messages.at(-1)?.message ?? '', /No candidates yet/);
+  pythonEditor(host);
+  host.lastClient.running = false;
+  await controller.refineAtCursor();
+  assert.match(host.messages.at(-1)?.message ?? '', /not running/);
+  controller.dispose();
+});

@@ -1,0 +1,354 @@
+"""The ``orps bench`` front end: flags in, a results file, a markdown report and a plot out.
+
+``add_bench_arguments`` declares the flags on the ``bench`` sub-parser that ``orps.cli`` owns;
+``run_bench`` loads the tasks, builds the model, cache and sandbox the way ``orps refine`` does
+(through ``orps.session``), runs the plan with a progress bar on stderr, and writes the outputs
+even when interrupted. Bad input ends with one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orps.bench.datasets import (
+    DATASETS,
+    BenchTask,
+    DatasetError,
+    PlusTask,
+    default_data_dir,
+    load_tasks,
+    select_tasks,
+)
+from orps.bench.evaluation import summaries
+from orps.bench.methods import OrpsShape, Sampling
+from orps.bench.records import BenchRun, Method, RunSettings, TaskOutcome
+from orps.bench.report import summary_table, write_outputs
+from orps.bench.runner import (
+    RESULTS_FILE,
+    BenchPlan,
+    BenchRunner,
+    ResultsError,
+    ResultsStore,
+    machine_description,
+)
+from orps.llm import ModelError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+DEFAULT_METHODS = "direct,bon,reflexion,orps"
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _methods(text: str) -> list[Method]:
+    names = _comma_list(text)
+    known = {m.value: m for m in Method}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown method {', '.join(unknown) or text!r} (choose from {', '.join(known)})"
+        )
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def _datasets(text: str) -> list[str]:
+    names = _comma_list(text)
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {', '.join(unknown) or text!r} (choose from {', '.join(DATASETS)})"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _budgets(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number (or a comma list)"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"budgets must be at least 1, got {text!r}")
+    return sorted(set(values))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``orps bench`` flags."""
+    parser.description = (
+        "Run ORPS and baselines (direct, best-of-N, reflexion) on public benchmarks at the same "
+        "per-task LLM-call budget; the search sees the visible tests, answers are scored on "
+        "held-out ones."
+    )
+    what = parser.add_argument_group("what to run")
+    what.add_argument(
+        "--method",
+        type=_methods,
+        default=_methods(DEFAULT_METHODS),
+        metavar="M[,M...]",
+        help=f"methods, comma-separated ({DEFAULT_METHODS})",
+    )
+    what.add_argument(
+        "--dataset",
+        type=_datasets,
+        default=["mbpp"],
+        metavar="D[,D...]",
+        help=f"datasets, comma-separated: {', '.join(DATASETS)} (mbpp)",
+    )
+    chosen = what.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="first N tasks of each dataset"
+    )
+    chosen.add_argument(
+        "--tasks", type=_comma_list, metavar="ID[,ID...]", help="these task ids only"
+    )
+    what.add_argument(
+        "--budget",
+        type=_budgets,
+        default=[20],
+        metavar="CALLS[,CALLS...]",
+        help="LLM calls per task and method, critic included (20); a list runs each",
+    )
+    what.add_argument(
+        "--data-dir",
+        type=Path,
+        help="benchmark folder (default: ../shared/benchmarks beside the project)",
+    )
+    what.add_argument(
+        "--plus-limit",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="held-out inputs per EvalPlus task (50)",
+    )
+    where = parser.add_argument_group("output")
+    where.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        metavar="DIR",
+        help="results directory; reusing it resumes the run (bench-results)",
+    )
+    where.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="N", help="tasks in parallel (1)"
+    )
+    where.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    where.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite report.md and the plot from the results file in --out",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--base-url", help="OpenAI-compatible endpoint (env ORPS_BASE_URL)")
+    model.add_argument(
+        "--model", help="model name at the endpoint, or 'local' for the embedded model"
+    )
+    model.add_argument("--model-path", help="run this GGUF file as the local model")
+    model.add_argument("--api-key-env", help="environment variable holding the API key")
+    model.add_argument("--no-cache", action="store_true", help="do not replay or store replies")
+    model.add_argument("--cache-dir", help="response cache directory")
+    sampling = parser.add_argument_group("sampling and search")
+    sampling.add_argument("--seed", type=int, help="sampling seed (0)")
+    sampling.add_argument("--max-tokens", type=_positive_int, help="new tokens per call (1500)")
+    sampling.add_argument("--temperature", type=float, help="sampling temperature (0.5)")
+    sampling.add_argument(
+        "--timeout", type=float, dest="timeout_seconds", help="seconds per test (5)"
+    )
+    sampling.add_argument(
+        "--beam-width", type=_positive_int, metavar="K", help="ORPS beam width (3)"
+    )
+    sampling.add_argument(
+        "--children", type=_positive_int, metavar="N", help="ORPS children per node (3)"
+    )
+    sampling.add_argument(
+        "--rounds",
+        type=_positive_int,
+        metavar="T",
+        help="ORPS rounds; the budget usually ends it first (5)",
+    )
+
+
+def _load(args: argparse.Namespace, data_dir: Path) -> list[BenchTask | PlusTask]:
+    chosen: list[BenchTask | PlusTask] = []
+    ids: list[str] | None = args.tasks
+    for dataset in args.dataset:
+        tasks = load_tasks(data_dir, dataset, args.plus_limit)
+        wanted = None
+        if ids:
+            known = {t.task_id for t in tasks}
+            wanted = [i for i in ids if i in known]
+            if not wanted:
+                continue
+        chosen.extend(select_tasks(tasks, wanted, args.limit))
+    if ids:
+        missing = sorted(set(ids) - {t.task_id for t in chosen})
+        if missing:
+            raise DatasetError(
+                f"unknown task id(s) in {', '.join(args.dataset)}: {', '.join(missing)}"
+            )
+    if not chosen:
+        raise DatasetError("no tasks selected")
+    if ids:
+        order = {task_id: i for i, task_id in enumerate(ids)}
+        chosen.sort(key=lambda t: order[t.task_id])  # run in the order given
+    return chosen
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The ``orps bench`` command; returns the exit status."""
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        print(
+            "orps: interrupted (finished tasks are saved; rerun with the same --out to resume)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (DatasetError, ResultsError, ModelError) as exc:
+        print(f"orps: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _invocation() -> str:
+    """The command line as typed, when this process is the ``orps`` command."""
+    if sys.argv and Path(sys.argv[0]).name == "orps":
+        return "orps " + shlex.join(sys.argv[1:])
+    return ""
+
+
+def _report_only(out_dir: Path, *, with_plot: bool) -> int:
+    path = out_dir / RESULTS_FILE
+    if not path.is_file():
+        raise ResultsError(f"no results file at {path}")
+    try:
+        run = BenchRun.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ResultsError(f"{path} is not a results file ({str(exc).splitlines()[0]})") from None
+    written = write_outputs(run, out_dir, with_plot=with_plot)
+    rows = summaries(run.outcomes)
+    if rows:
+        print(summary_table(rows))
+    print("; ".join(str(p) for p in written), file=sys.stderr)
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.report_only:
+        return _report_only(args.out, with_plot=not args.no_plot)
+
+    from orps.cache import open_cache
+    from orps.cli import UserError, settings_from_args
+    from orps.session import check_endpoint, make_chat_model, make_sandbox
+
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    tasks = _load(args, data_dir)
+    try:
+        settings = settings_from_args(args)
+    except UserError as exc:
+        raise DatasetError(str(exc)) from None
+    model = make_chat_model(settings)
+    await check_endpoint(model)
+    shape = OrpsShape(
+        beam_width=settings.beam_width,
+        children=settings.children,
+        rounds=args.rounds or OrpsShape.rounds,
+    )
+    sampling = Sampling(
+        temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed
+    )
+    plan = BenchPlan(
+        tasks=tasks,
+        methods=args.method,
+        budgets=args.budget,
+        sampling=sampling,
+        shape=shape,
+        jobs=args.jobs,
+    )
+    out_dir: Path = args.out
+    try:
+        async with make_sandbox(settings) as sandbox:
+            run_settings = RunSettings(
+                model=model.identity,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                seed=settings.seed,
+                cache=settings.cache,
+                data_dir=str(data_dir),
+                machine=machine_description(),
+                sandbox=sandbox.isolation.description,
+                plus_limit=args.plus_limit,
+            )
+            store = ResultsStore(out_dir, run_settings, _invocation())
+            cache = open_cache(settings)
+            bar = tqdm(total=0, desc="bench", unit="run", file=sys.stderr, dynamic_ncols=True)
+            passed = [0]
+
+            def done(outcome: TaskOutcome | None) -> None:
+                if outcome is not None and outcome.passed_all:
+                    passed[0] += 1
+                if outcome is not None:
+                    bar.set_postfix_str(
+                        f"{outcome.task_id} {outcome.method.value}: "
+                        f"{outcome.held_out_passed}/{outcome.held_out_total}; pass@1 {passed[0]}"
+                    )
+                bar.update(1)
+
+            runner = BenchRunner(
+                model=model, sandbox=sandbox, store=store, cache=cache, on_unit_done=done
+            )
+            pending = runner.pending(plan)
+            skipped = len(tasks) * len(args.method) * len(args.budget) - len(pending)
+            if skipped:
+                print(
+                    f"orps bench: resuming {out_dir}: {skipped} finished runs skipped",
+                    file=sys.stderr,
+                )
+            bar.reset(total=len(pending))
+            try:
+                await runner.run(plan)
+            finally:
+                bar.close()
+                _finish(store, out_dir, with_plot=not args.no_plot)
+    finally:
+        await model.aclose()
+    return EXIT_OK
+
+
+def _finish(store: ResultsStore, out_dir: Path, *, with_plot: bool) -> None:
+    store.save()
+    written = write_outputs(store.run, out_dir, with_plot=with_plot)
+    rows = summaries(store.run.outcomes)
+    if rows:
+        print(summary_table(rows))
+    print(f"results: {store.path}; " + "; ".join(str(p) for p in written), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m orps.bench.cli`` without the ``orps`` umbrella (same flags)."""
+    parser = argparse.ArgumentParser(prog="orps bench")
+    add_bench_arguments(parser)
+    return run_bench(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

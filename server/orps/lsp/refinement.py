@@ -1,0 +1,387 @@
+"""Searches the language server runs: one per function at a time, their results kept.
+
+``Refinements`` owns every running search (an asyncio task per function) and the last result
+of each function, including the full engine candidates so they can be re-run when the tests
+change. It knows nothing of LSP messages: it reports through a ``RefinementListener``, which the
+server implements by sending notifications and progress. A second refine of a function cancels
+the running one (the latest code and settings win); cancelling a search's task stops its model
+calls and closes its sandbox, which kills the processes it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from orps.discovery import (
+    TestDiscoveryError,
+    VisibleTests,
+    discover_tests,
+    file_specs,
+    is_test_file,
+)
+from orps.lsp.functions import DocumentError, locate, span_named, span_range, spans_of
+from orps.lsp.payload import CandidatesPayload, CandidateView, ProgressView, WireRange
+from orps.lsp.presentation import progress_line
+from orps.records import (
+    Candidate,
+    ProgressReported,
+    RankingChanged,
+    SearchFinished,
+    SearchStarted,
+    Warned,
+)
+from orps.settings import Settings
+from orps.target import FunctionTarget
+from orps_sandbox import TestSpec
+
+if TYPE_CHECKING:
+    from orps.search import Search
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE_S = 5.0  # how long a superseded search may take to wind down before we move on
+
+
+class RefinementError(Exception):
+    """A search could not start or failed outright; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class FunctionKey:
+    uri: str
+    qualname: str
+
+
+@dataclass(frozen=True)
+class RefinementRequest:
+    """What a search needs from the editor: the document as it is now and the settings."""
+
+    uri: str
+    path: Path
+    source: str
+    version: int | None
+    qualname: str
+    roots: tuple[Path, ...]
+    settings: Settings
+
+    @property
+    def key(self) -> FunctionKey:
+        return FunctionKey(self.uri, self.qualname)
+
+
+@dataclass
+class FunctionRecord:
+    """The last search of a function: what was sent, and what re-running it needs."""
+
+    key: FunctionKey
+    payload: CandidatesPayload
+    target: FunctionTarget
+    settings: Settings
+    roots: tuple[Path, ...]
+    tests: list[TestSpec] = field(default_factory=list)
+    test_files: list[Path] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    current: Candidate | None = None
+
+
+@dataclass
+class SearchRun:
+    """One running search."""
+
+    key: FunctionKey
+    search_id: str
+    task: asyncio.Task[CandidatesPayload | None]
+
+
+class RefinementListener(Protocol):
+    """How ``Refinements`` tells the outside world what happens."""
+
+    def candidates_changed(self, payload: CandidatesPayload) -> None: ...
+
+    def progress_reported(self, run: SearchRun, progress: ProgressView) -> None: ...
+
+    def warned(self, key: FunctionKey, message: str) -> None: ...
+
+    def running_changed(self) -> None: ...
+
+    def document_source(self, uri: str) -> str | None:
+        """The live text of an open document (to find a function again after edits)."""
+        ...
+
+
+def rediscover(target: FunctionTarget, record: FunctionRecord) -> VisibleTests:
+    """The tests now, as discovery finds them; TestDiscoveryError when a file that fed the
+    result no longer parses (discovery alone would silently drop it, and every test with it)."""
+    for path in record.test_files:
+        if path.exists():
+            file_specs(path)
+    return discover_tests(target, None, list(record.roots))
+
+
+def warm_up() -> None:
+    """Import the engine (the model client is slow to import) ahead of the first search."""
+    import orps.lsp.reevaluation
+    import orps.search
+    import orps.session  # noqa: F401
+
+
+def new_search_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Refinements:
+    """Every search of the session and the stored results, keyed by (document, function)."""
+
+    def __init__(self, listener: RefinementListener) -> None:
+        self.listener = listener
+        self.records: dict[FunctionKey, FunctionRecord] = {}
+        self.running: dict[FunctionKey, SearchRun] = {}
+        self.retests: dict[FunctionKey, asyncio.Task[None]] = {}
+
+    # -- searches ---------------------------------------------------------------------------
+
+    def start(self, request: RefinementRequest) -> SearchRun:
+        """Start a search of the requested function, cancelling one already running for it."""
+        key = request.key
+        previous = self.running.pop(key, None)
+        if previous is not None:
+            previous.task.cancel()
+        if (retest := self.retests.pop(key, None)) is not None:
+            retest.cancel()
+        search_id = new_search_id()
+        task = asyncio.create_task(self._search(request, search_id, previous))
+        run = SearchRun(key=key, search_id=search_id, task=task)
+        self.running[key] = run
+        task.add_done_callback(lambda _: self._forget(run))
+        self.listener.running_changed()
+        return run
+
+    async def finish(self, run: SearchRun) -> CandidatesPayload | None:
+        """Wait for a run to end; its final payload (None when it never started)."""
+        try:
+            return await asyncio.shield(run.task)
+        except asyncio.CancelledError:
+            if run.task.cancelled():
+                return None
+            raise
+
+    def cancel(self, keys: Iterable[FunctionKey] | None = None) -> int:
+        """Cancel the given searches (all when None); how many were running."""
+        chosen = list(self.running) if keys is None else [k for k in keys if k in self.running]
+        for key in chosen:
+            self.running[key].task.cancel()
+        return len(chosen)
+
+    def cancel_search(self, search_id: str) -> None:
+        for run in self.running.values():
+            if run.search_id == search_id:
+                run.task.cancel()
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self.running.values()] + list(self.retests.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
+
+    def _forget(self, run: SearchRun) -> None:
+        if self.running.get(run.key) is run:
+            del self.running[run.key]
+            self.listener.running_changed()
+
+    def payload(self, key: FunctionKey) -> CandidatesPayload | None:
+        record = self.records.get(key)
+        return record.payload if record else None
+
+    def payloads_of(self, uri: str) -> dict[str, CandidatesPayload]:
+        return {k.qualname: r.payload for k, r in self.records.items() if k.uri == uri}
+
+    async def _search(
+        self, request: RefinementRequest, search_id: str, previous: SearchRun | None
+    ) -> CandidatesPayload | None:
+        if previous is not None:
+            # Let the superseded search close its sandbox before this one opens another.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(previous.task), CANCEL_GRACE_S)
+        try:
+            target = locate(request.source, request.qualname, request.path)
+        except DocumentError as exc:
+            raise RefinementError(str(exc)) from None
+        try:
+            visible = await asyncio.to_thread(discover_tests, target, None, list(request.roots))
+        except TestDiscoveryError as exc:
+            raise RefinementError(str(exc)) from None
+        span = span_named(spans_of(request.source), request.qualname)
+        assert span is not None  # locate succeeded on the same text
+        payload = CandidatesPayload(
+            uri=request.uri,
+            name=request.qualname,
+            range=WireRange.of(span_range(request.source, span)),
+            version=request.version,
+            search_id=search_id,
+            running=True,
+            tests_total=len(visible.tests),
+            test_sources=visible.sources,
+            current_code=target.dedented_source,
+        )
+        record = FunctionRecord(
+            key=request.key,
+            payload=payload,
+            target=target,
+            settings=request.settings,
+            roots=request.roots,
+            tests=list(visible.tests),
+            test_files=list(visible.files),
+        )
+        self.records[request.key] = record
+        self.listener.candidates_changed(payload)
+        await asyncio.to_thread(warm_up)  # a first import would otherwise stall the loop
+        from orps.llm import ModelError
+        from orps.search import Search
+        from orps.session import (
+            check_endpoint,
+            make_chat_model,
+            make_llm_client,
+            make_sandbox,
+            search_config,
+        )
+
+        search: Search | None = None
+        stopped, error = "completed", None
+        try:
+            # Building clients loads TLS certificates and probing the sandbox runs a process:
+            # both happen in threads so the message loop keeps answering meanwhile.
+            model = await asyncio.to_thread(make_chat_model, request.settings)
+            payload.model = model.identity
+            try:
+                await asyncio.to_thread(asyncio.run, check_endpoint(model))
+                payload.model = model.identity
+                llm = make_llm_client(request.settings, model)
+                sandbox = await asyncio.to_thread(make_sandbox, request.settings)
+                async with sandbox:
+                    search = Search(
+                        target=target,
+                        tests=list(visible.tests),
+                        llm=llm,
+                        sandbox=sandbox,
+                        config=search_config(request.settings),
+                        test_sources=visible.sources,
+                    )
+                    async for event in search.events():
+                        self._handle(record, search_id, event)
+                        if isinstance(event, SearchFinished):
+                            stopped, error = event.result.stopped, event.result.error
+            finally:
+                with contextlib.suppress(Exception):
+                    await model.aclose()
+        except asyncio.CancelledError:
+            stopped = "cancelled"
+        except ModelError as exc:
+            stopped, error = "model_error", str(exc)
+        finally:
+            if search is not None:
+                record.candidates = [node.candidate for node in search.nodes.values()]
+                record.current = search.current
+            payload.running = False
+            payload.stopped = stopped
+            self.listener.candidates_changed(payload)
+        if stopped == "model_error" and not payload.candidates:
+            raise RefinementError(error or "the model failed")
+        if error:
+            self.listener.warned(request.key, f"the search stopped early: {error}")
+        return payload
+
+    def _handle(self, record: FunctionRecord, search_id: str, event: object) -> None:
+        payload = record.payload
+        run = self.running.get(record.key)
+        if isinstance(event, SearchStarted):
+            payload.model = event.model
+        elif isinstance(event, RankingChanged):
+            payload.candidates = [CandidateView.of(s) for s in event.ranked]
+            payload.current = CandidateView.of(event.current) if event.current else None
+            self.listener.candidates_changed(payload)
+        elif isinstance(event, ProgressReported):
+            payload.progress = ProgressView.of(event.progress, progress_line(event.progress))
+            if run is not None and run.search_id == search_id:
+                self.listener.progress_reported(run, payload.progress)
+        elif isinstance(event, Warned):
+            self.listener.warned(record.key, event.message)
+        elif isinstance(event, SearchFinished):
+            result = event.result
+            payload.candidates = [CandidateView.of(s) for s in result.candidates]
+            payload.current = CandidateView.of(result.current) if result.current else None
+
+    # -- tests that changed -----------------------------------------------------------------
+
+    def affected_by(self, paths: Iterable[Path]) -> list[FunctionKey]:
+        """Stored results (not being searched now) whose tests may have changed."""
+        changed = {p.resolve() for p in paths}
+        test_paths = {p for p in changed if is_test_file(p)}
+        keys: list[FunctionKey] = []
+        for key, record in self.records.items():
+            if key in self.running or not (record.candidates or record.current):
+                continue
+            fed = changed & {p.resolve() for p in record.test_files}
+            if fed or test_paths:
+                keys.append(key)
+        return keys
+
+    def retest(self, paths: Iterable[Path]) -> list[FunctionKey]:
+        """Re-run the stored candidates of every result whose tests changed, in the background."""
+        keys = self.affected_by(paths)
+        for key in keys:
+            if (previous := self.retests.pop(key, None)) is not None:
+                previous.cancel()
+            task = asyncio.create_task(self._retest(self.records[key]))
+            self.retests[key] = task
+            task.add_done_callback(functools.partial(self._retest_done, key))
+        return keys
+
+    def _retest_done(self, key: FunctionKey, task: asyncio.Task[None]) -> None:
+        if self.retests.get(key) is task:
+            del self.retests[key]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("re-running %s failed: %s", key.qualname, exc, exc_info=exc)
+
+    async def _retest(self, record: FunctionRecord) -> None:
+        await asyncio.to_thread(warm_up)
+        from orps.lsp.reevaluation import reevaluate
+        from orps.session import make_sandbox
+
+        target = record.target
+        source = self.listener.document_source(record.key.uri)
+        if source is not None:
+            with contextlib.suppress(DocumentError):
+                target = locate(source, record.key.qualname, record.target.path)
+        try:
+            visible = await asyncio.to_thread(rediscover, target, record)
+        except TestDiscoveryError as exc:
+            self.listener.warned(record.key, f"{exc}; the previous ranking stays")
+            return
+        if visible.tests == record.tests:
+            return  # the change did not touch the tests this result saw
+        sandbox = await asyncio.to_thread(make_sandbox, record.settings)
+        async with sandbox:
+            outcome = await reevaluate(
+                target, visible.tests, record.candidates, record.current, sandbox
+            )
+        record.target = target
+        record.tests = list(visible.tests)
+        record.test_files = list(visible.files)
+        record.candidates = outcome.candidates
+        record.current = outcome.current_candidate
+        payload = record.payload
+        payload.candidates = [CandidateView.of(s) for s in outcome.ranked]
+        payload.current = CandidateView.of(outcome.current) if outcome.current else None
+        payload.tests_total = len(visible.tests)
+        payload.test_sources = visible.sources
+        payload.stopped = "retested"
+        self.listener.candidates_changed(payload)

@@ -1,0 +1,143 @@
+"""Results follow the user: edits during a search, changed tests, several functions at once."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import time
+
+from lsprotocol import types
+
+from tests.lsp.session import (
+    CRITIQUE,
+    FAST_FIB,
+    SLOW_MODULE,
+    STUB_MODULE,
+    LspSession,
+    wait_for,
+)
+from tests.support.scripted_server import ScriptedServer
+
+FAST_SQUARE = """## Reasoning
+Multiply.
+
+## Code
+```python
+def square(x):
+    return x * x
+```"""
+
+TWO_FUNCTIONS = SLOW_MODULE + '''
+
+def square(x):
+    """Return x squared."""
+    raise NotImplementedError
+'''
+
+
+async def test_edit_during_search_retargets_accept(
+    session: LspSession, model: ScriptedServer
+) -> None:
+    model.load({"programmer": [FAST_FIB], "critic": [CRITIQUE], "delay_s": 0.5})
+    uri = session.open("mod.py")
+    refine = asyncio.create_task(session.refine(uri, line=1))
+    await wait_for(lambda: bool(model.requests), 10)
+    edited = "import math\n\nCONSTANT = math.pi\n\n\n" + STUB_MODULE + "\n\ndef other():\n    return 1\n"
+    session.replace_text(uri, edited)
+    result = await refine
+
+    assert result["stopped"] == "completed" and result["candidates"]
+    assert result["range"]["start"]["line"] == 5  # the function's range now
+    actions = await session.code_actions(uri, line=6)
+    top = next(a for a in actions if a.edit is not None)
+    assert top.edit is not None and top.edit.document_changes
+    change = top.edit.document_changes[0]
+    assert isinstance(change, types.TextDocumentEdit)
+    assert change.edits[0].range.start.line == 5
+    new_text = session.apply(top.edit)
+    ast.parse(new_text)
+    assert new_text.startswith("import math\n\nCONSTANT = math.pi\n\n\ndef fib(n):\n")
+    assert new_text.endswith("\n\ndef other():\n    return 1\n")
+    assert "NotImplementedError" not in new_text
+
+    session.replace_text(uri, "def renamed(n):\n    return n\n")
+    assert [a.title for a in await session.code_actions(uri, line=1)] == ["Refine with ORPS"]
+    refused = await session.command(
+        "orps.accept", {"uri": uri, "name": "fib", "candidateId": result["candidates"][0]["id"]}
+    )
+    assert refused is False and not session.applied_edits
+
+
+async def test_changed_test_file_reranks_stored_candidates(session: LspSession) -> None:
+    uri = session.open("mod.py")
+    result = await session.refine(uri, line=1)
+    assert result["testsTotal"] == 2
+    sent = len(session.candidates)
+
+    (session.root / "test_mod.py").write_text(
+        "from mod import fib\n\nassert fib(10) == 55\nassert fib(0) == 0\nassert fib(1) == 1\n"
+    )
+    session.client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=session.uri("test_mod.py"), type=types.FileChangeType.Changed)]
+        )
+    )
+    await wait_for(lambda: any(c["testsTotal"] == 3 for c in session.candidates[sent:]), 20)
+
+    update = next(c for c in session.candidates[sent:] if c["testsTotal"] == 3)
+    assert update["searchId"] == result["searchId"] and not update["running"]
+    top = update["candidates"][0]
+    assert (top["testsPassed"], top["testsTotal"]) == (3, 3)
+    wrong = [c for c in update["candidates"] if "return n\n" in c["code"]]
+    assert wrong and wrong[0]["testsPassed"] == 2
+    assert (await session.stored({"uri": uri, "name": "fib"}))["testsTotal"] == 3
+    assert any(r.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES for r in session.registrations)
+
+    # a test file that is not valid Python keeps the ranking and says why
+    (session.root / "test_mod.py").write_text("from mod import fib\nassert fib(\n")
+    await session.wait_message("does not parse")
+
+
+async def test_two_functions_at_once_and_compare_with_current(
+    session: LspSession, model: ScriptedServer
+) -> None:
+    model.load(
+        {
+            "programmer": [FAST_FIB],
+            "critic": [CRITIQUE],
+            "rules": [
+                {"contains": "function `square`", "reply": FAST_SQUARE, "role": "programmer"}
+            ],
+            "delay_s": 0.2,
+        }
+    )
+    (session.root / "mod.py").write_text(TWO_FUNCTIONS)
+    (session.root / "test_mod.py").write_text(
+        "from mod import fib, square\n\nassert fib(20) == 6765\nassert square(3) == 9\n"
+    )
+    uri = session.open("mod.py")
+    square_line = TWO_FUNCTIONS.splitlines().index("def square(x):")
+    both = asyncio.gather(session.refine(uri, line=1), session.refine(uri, line=square_line + 1))
+    await wait_for(lambda: len((session.statuses or [{}])[-1].get("running", [])) == 2, 10)
+
+    # the loop answers while both searches run
+    started = time.monotonic()
+    await session.hover(uri, line=0)
+    await session.code_actions(uri, line=1)
+    assert time.monotonic() - started < 0.5
+
+    fib_result, square_result = await both
+    assert fib_result["name"] == "fib" and square_result["name"] == "square"
+    assert fib_result["current"] is not None and square_result["current"] is None
+    best = fib_result["candidates"][0]
+    assert best["speedupVsCurrent"] and best["speedupVsCurrent"] > 1
+
+    lenses = await session.code_lenses(uri)
+    titles = [lens.command.title for lens in lenses if lens.command]
+    assert any(t.startswith("best: ") and "× faster" in t and "tests" in t for t in titles), titles
+    hover = await session.hover(uri, line=0)
+    assert hover is not None
+    text = hover.contents.value  # type: ignore[union-attr]
+    assert "| current |" in text and "| #1 |" in text
+    actions = await session.code_actions(uri, line=1)
+    assert "× current" in actions[0].title
