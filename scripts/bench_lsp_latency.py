@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from tests.lsp.session import (  # noqa: E402
     CRITIQUE,
     FAST_FIB,
+    FAST_SQUARE,
     SCRIPTED_SETTINGS,
     SLOW_MODULE,
     LspSession,
@@ -33,15 +34,6 @@ from tests.lsp.session import (  # noqa: E402
     wait_for,
 )
 from tests.support.scripted_server import ScriptedServer  # noqa: E402
-
-FAST_SQUARE = """## Reasoning
-Multiply.
-
-## Code
-```python
-def square(x):
-    return x * x
-```"""
 
 MODULE = SLOW_MODULE + '''
 

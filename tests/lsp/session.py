@@ -65,6 +65,15 @@ def fib(n):
     return a
 ```"""
 
+FAST_SQUARE = """## Reasoning
+Multiply.
+
+## Code
+```python
+def square(x):
+    return x * x
+```"""
+
 WRONG_FIB = """## Reasoning
 The identity is close enough.
 

@@ -11,21 +11,13 @@ from lsprotocol import types
 from tests.lsp.session import (
     CRITIQUE,
     FAST_FIB,
+    FAST_SQUARE,
     SLOW_MODULE,
     STUB_MODULE,
     LspSession,
     wait_for,
 )
 from tests.support.scripted_server import ScriptedServer
-
-FAST_SQUARE = """## Reasoning
-Multiply.
-
-## Code
-```python
-def square(x):
-    return x * x
-```"""
 
 TWO_FUNCTIONS = SLOW_MODULE + '''
 
