@@ -337,10 +337,7 @@ class Search:
             batch.append(self.current)
         if len(batch) < 2:
             return
-        try:
-            await execute(self.target, self.tests, batch, self.sandbox)
-        except asyncio.CancelledError:
-            raise
+        await execute(self.target, self.tests, batch, self.sandbox)
         rescore(self._all_candidates())
         self._publish_ranking()
 
