@@ -71,7 +71,9 @@ async def sandbox_overhead(project: Path, repeat: int) -> tuple[float, float, fl
                 samples.append((time.perf_counter() - start) * 1000)
                 assert cand.tests_passed == len(tests), cand.execution
             results[count] = statistics.median(samples)
-        batch = [Candidate(id=str(i), code=code.replace("// 2", f"// 2 + {i} * 0")) for i in range(8)]
+        batch = [
+            Candidate(id=str(i), code=code.replace("// 2", f"// 2 + {i} * 0")) for i in range(8)
+        ]
         start = time.perf_counter()
         await execute(target, tests, batch, sandbox)
         per_second = len(batch) / (time.perf_counter() - start)
@@ -114,7 +116,9 @@ def main() -> None:
         one, per_test, per_second = asyncio.run(sandbox_overhead(project, args.repeat))
         per_round, total, candidates = asyncio.run(engine_round_time(project, args.rounds))
     print(f"bare interpreter start (python -c pass):        {bare:8.1f} ms")
-    print(f"sandbox: one candidate, one test, end to end:    {one:8.1f} ms ({one / bare:.1f}x a bare start)")
+    print(
+        f"sandbox: one candidate, one test, end to end:    {one:8.1f} ms ({one / bare:.1f}x a bare start)"
+    )
     print(f"sandbox: each further test in the same candidate:{per_test:8.2f} ms")
     print(f"sandbox: candidates per second, batch of 8:      {per_second:8.1f}")
     print(

@@ -35,12 +35,15 @@ from tests.lsp.session import (  # noqa: E402
 )
 from tests.support.scripted_server import ScriptedServer  # noqa: E402
 
-MODULE = SLOW_MODULE + '''
+MODULE = (
+    SLOW_MODULE
+    + '''
 
 def square(x):
     """Return x squared."""
     return sum(x for _ in range(x))
 '''
+)
 TESTS = "from mod import fib, square\n\nassert fib(18) == 2584\nassert square(30) == 900\n"
 
 
@@ -64,7 +67,9 @@ async def run(samples: int, delay: float) -> None:
         {
             "programmer": [FAST_FIB],
             "critic": [CRITIQUE],
-            "rules": [{"contains": "function `square`", "reply": FAST_SQUARE, "role": "programmer"}],
+            "rules": [
+                {"contains": "function `square`", "reply": FAST_SQUARE, "role": "programmer"}
+            ],
             "delay_s": delay,
         }
     ).start()
@@ -80,7 +85,9 @@ async def run(samples: int, delay: float) -> None:
             square_line = MODULE.splitlines().index("def square(x):") + 1
             await measure(lambda: session.hover(uri, 0), 20)  # warm up
             results: dict[str, list[float]] = {}
-            results["code action, idle"] = await measure(lambda: session.code_actions(uri, 2), samples)
+            results["code action, idle"] = await measure(
+                lambda: session.code_actions(uri, 2), samples
+            )
             results["hover, idle"] = await measure(lambda: session.hover(uri, 0), samples)
             searches = asyncio.gather(session.refine(uri, 1), session.refine(uri, square_line))
             await wait_running(session)

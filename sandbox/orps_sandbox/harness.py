@@ -436,7 +436,19 @@ def describe_mismatch(node: ast.expr, source: str, actual: object, expected: obj
 class Prepared:
     """A test compiled once, so repetitions time the test and not the compiler."""
 
-    __slots__ = ("expected", "has_literal", "is_expression", "left", "main", "mode", "node", "right", "setup", "source", "want")
+    __slots__ = (
+        "expected",
+        "has_literal",
+        "is_expression",
+        "left",
+        "main",
+        "mode",
+        "node",
+        "right",
+        "setup",
+        "source",
+        "want",
+    )
 
     def __init__(self) -> None:
         self.setup: types.CodeType | None = None
@@ -669,7 +681,9 @@ class Runner:
                 return Outcome("passed")
             return Outcome(
                 "failed",
-                _trim(f"{source.strip()}\nexpected exception:\n{want_msg.strip()}\ngot: {got_line}"),
+                _trim(
+                    f"{source.strip()}\nexpected exception:\n{want_msg.strip()}\ngot: {got_line}"
+                ),
             )
         return Outcome("error", format_exception(exc, self.trusted_files))
 

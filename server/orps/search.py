@@ -5,8 +5,10 @@ Every new distinct candidate is executed in the sandbox and then critiqued with 
 results in view. Each later round expands every live beam node into N children, the programmer
 seeing the whole path so far as a conversation. Across all parents the top K children by the
 combined score form the next beam; nodes the critic marks done stop expanding but remain
-answers. At the end the best passing candidates and the current implementation are measured
-once more side by side, interleaved, and everything is ranked.
+answers. A round whose replies are all unusable or duplicates is asked again (at most
+``EMPTY_ROUND_RETRIES`` times) while the budget lasts. At the end the best passing candidates
+and the current implementation are measured once more side by side, interleaved, and
+everything is ranked.
 
 The engine knows nothing of LSP or terminals: front ends consume ``Search.events()``.
 """
@@ -52,6 +54,7 @@ from orps.target import FunctionTarget
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
 
 FINAL_REMEASURE = 6  # how many top candidates are measured again side by side at the end
+EMPTY_ROUND_RETRIES = 2  # times a round that produced no usable child is asked again
 
 
 @dataclass(frozen=True)
@@ -209,12 +212,24 @@ class Search:
             self._warn("no tests found: candidates are only checked to import and run")
         try:
             await self._measure_current()
-            beam = await self._expand(parents=[None], round_number=0)
-            for round_number in range(1, self.config.rounds + 1):
+            parents: list[Node | None] = [None]
+            round_number, retries = 0, 0
+            beam = await self._expand(parents=parents, round_number=0)
+            while self.llm.remaining > 0:
+                if not beam:
+                    # Every reply of the round was unusable or a duplicate: ask the same parents
+                    # again (new seeds) rather than end with budget left, a bounded number of times.
+                    if retries == EMPTY_ROUND_RETRIES:
+                        break
+                    retries += 1
+                    beam = await self._expand(parents=parents, round_number=round_number)
+                    continue
                 live = [n for n in beam if not (n.candidate.critique and n.candidate.critique.done)]
-                if not live or self.llm.remaining == 0:
+                if not live or round_number == self.config.rounds:
                     break
-                beam = await self._expand(parents=live, round_number=round_number)
+                round_number, retries = round_number + 1, 0
+                parents = list(live)
+                beam = await self._expand(parents=parents, round_number=round_number)
             if self.llm.remaining == 0:
                 stopped = "budget"
         except ModelError as exc:

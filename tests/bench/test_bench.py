@@ -77,13 +77,18 @@ def bench(server: ScriptedServer, out: Path, *flags: str) -> int:
     return main(
         [
             "bench",
-            "--data-dir", str(FIXTURES),
-            "--dataset", "mbpp",
-            "--base-url", server.url,
-            "--model", "scripted",
+            "--data-dir",
+            str(FIXTURES),
+            "--dataset",
+            "mbpp",
+            "--base-url",
+            server.url,
+            "--model",
+            "scripted",
             "--no-cache",
             "--no-plot",
-            "--out", str(out),
+            "--out",
+            str(out),
             *flags,
         ]
     )
@@ -120,7 +125,10 @@ def server() -> Any:
 def test_pass_at_1_counts_only_answers_passing_every_held_out_test(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
-    assert bench(server, tmp_path, "--tasks", "mbpp/12,mbpp/14", "--method", "direct", "--budget", "2") == 0
+    assert (
+        bench(server, tmp_path, "--tasks", "mbpp/12,mbpp/14", "--method", "direct", "--budget", "2")
+        == 0
+    )
     rows = {o["task_id"]: o for o in outcomes(tmp_path)}
     assert rows["mbpp/12"]["held_out_passed"] == rows["mbpp/12"]["held_out_total"] == 3
     assert rows["mbpp/14"]["held_out_passed"] == 0
@@ -149,7 +157,9 @@ def test_the_budget_is_never_exceeded(method: str, tmp_path: Path) -> None:
     wrong = script(rules=[{"role": "programmer", "contains": "", "reply": FIND_VOLUME_WRONG}])
     running = ScriptedServer(wrong).start()
     try:
-        assert bench(running, tmp_path, "--tasks", "mbpp/14", "--method", method, "--budget", "3") == 0
+        assert (
+            bench(running, tmp_path, "--tasks", "mbpp/14", "--method", method, "--budget", "3") == 0
+        )
         requests = running.requests
     finally:
         running.stop()
@@ -167,7 +177,9 @@ def test_budget_holds_per_task_with_parallel_jobs(server: ScriptedServer, tmp_pa
     assert sum(o["llm_calls"] for o in outcomes(tmp_path)) == len(server.requests)
 
 
-def test_a_rerun_with_the_same_out_skips_finished_tasks(server: ScriptedServer, tmp_path: Path) -> None:
+def test_a_rerun_with_the_same_out_skips_finished_tasks(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
     assert bench(server, tmp_path, "--tasks", "mbpp/12", "--method", "direct,reflexion") == 0
     first = len(server.requests)
     assert bench(server, tmp_path, "--limit", "3", "--method", "direct,reflexion") == 0
@@ -178,7 +190,17 @@ def test_a_rerun_with_the_same_out_skips_finished_tasks(server: ScriptedServer, 
 
 
 def test_missing_data_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "--data-dir", str(tmp_path / "nowhere"), "--model", "x", "--base-url", "http://127.0.0.1:9/v1"])
+    code = main(
+        [
+            "bench",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--model",
+            "x",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "benchmark data not found" in err[0]
@@ -195,10 +217,33 @@ def test_shared_folder_loads_every_dataset_without_the_canary() -> None:
 def test_report_only_rewrites_report_and_plot_from_the_results_file(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
-    assert bench(server, tmp_path, "--tasks", "mbpp/12,mbpp/14", "--method", "direct,bon", "--budget", "2") == 0
+    assert (
+        bench(
+            server,
+            tmp_path,
+            "--tasks",
+            "mbpp/12,mbpp/14",
+            "--method",
+            "direct,bon",
+            "--budget",
+            "2",
+        )
+        == 0
+    )
     (tmp_path / "report.md").unlink()
     requests = len(server.requests)
-    code = main(["bench", "--out", str(tmp_path), "--report-only", "--model", "scripted", "--base-url", server.url])
+    code = main(
+        [
+            "bench",
+            "--out",
+            str(tmp_path),
+            "--report-only",
+            "--model",
+            "scripted",
+            "--base-url",
+            server.url,
+        ]
+    )
     assert code == 0 and len(server.requests) == requests
     report = (tmp_path / "report.md").read_text()
     assert "| mbpp | bon | 2 | 2 |" in report and "![Pass@1" in report
@@ -213,11 +258,27 @@ def is_not_prime(n):
 ```
 """
     server.load(script(rules=[{"role": "programmer", "contains": "is_not_prime", "reply": prime}]))
-    code = main([
-        "bench", "--data-dir", str(FIXTURES), "--dataset", "mbppplus", "--tasks", "Mbpp/3",
-        "--method", "direct", "--base-url", server.url, "--model", "scripted", "--no-cache",
-        "--no-plot", "--out", str(tmp_path),
-    ])
+    code = main(
+        [
+            "bench",
+            "--data-dir",
+            str(FIXTURES),
+            "--dataset",
+            "mbppplus",
+            "--tasks",
+            "Mbpp/3",
+            "--method",
+            "direct",
+            "--base-url",
+            server.url,
+            "--model",
+            "scripted",
+            "--no-cache",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     (row,) = outcomes(tmp_path)
     assert row["held_out_total"] == 8 and row["held_out_passed"] == 8 and row["visible_total"] == 5

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from orps.bench.datasets import MODULE_NAME, PlusTask, load_tasks, rewrite_code_import
-from orps.bench.evaluation import held_out_score, summarize
+from orps.bench.evaluation import (
+    complete_tasks,
+    head_to_head,
+    held_out_score,
+    summaries,
+    summarize,
+)
 from orps.bench.expected import resolve_expected
 from orps.bench.records import Method, TaskOutcome
 from orps_sandbox import (
@@ -44,8 +50,15 @@ def test_runtime_compares_only_the_tests_the_answer_passes() -> None:
 
 def outcome(task: str, passed: int, total: int, ratio: float | None) -> TaskOutcome:
     return TaskOutcome(
-        dataset="mbpp", task_id=task, method=Method.BON, budget=20, held_out_passed=passed,
-        held_out_total=total, valid=True, relative_runtime=ratio, llm_calls=20,
+        dataset="mbpp",
+        task_id=task,
+        method=Method.BON,
+        budget=20,
+        held_out_passed=passed,
+        held_out_total=total,
+        valid=True,
+        relative_runtime=ratio,
+        llm_calls=20,
     )
 
 
@@ -57,6 +70,33 @@ def test_summary_follows_the_paper_formulas() -> None:
     # mean capped ratio over timed tasks (1.0) ÷ mean pass fraction (0.5)
     assert summary.relative_runtime == 2.0
     assert summary.timed_tasks == 2 and summary.mean_llm_calls == 20
+
+
+def test_methods_are_compared_only_on_tasks_every_method_finished() -> None:
+    bon = [outcome("t1", 4, 4, 1.0), outcome("t2", 2, 2, 1.0)]
+    orps = [outcome("t1", 0, 4, None).model_copy(update={"method": Method.ORPS})]
+    kept = complete_tasks([*bon, *orps])
+    assert sorted((o.task_id, o.method.value) for o in kept) == [("t1", "bon"), ("t1", "orps")]
+    by_method = {s.method: s for s in summaries(kept)}
+    assert by_method[Method.BON].tasks == 1 and by_method[Method.BON].pass_at_1 == 100.0
+    assert by_method[Method.ORPS].tasks == 1 and by_method[Method.ORPS].pass_at_1 == 0.0
+
+
+def test_head_to_head_counts_tasks_where_orps_is_higher_equal_or_lower() -> None:
+    def as_method(o: TaskOutcome, method: Method) -> TaskOutcome:
+        return o.model_copy(update={"method": method})
+
+    bon = [outcome("t1", 1, 4, None), outcome("t2", 2, 2, 1.0), outcome("t3", 1, 3, None)]
+    orps = [
+        as_method(outcome("t1", 3, 4, 1.0), Method.ORPS),
+        as_method(outcome("t2", 2, 2, 1.0), Method.ORPS),
+        as_method(outcome("t3", 0, 3, None), Method.ORPS),
+        as_method(outcome("t4", 1, 1, 1.0), Method.ORPS),  # no bon outcome: not compared
+        as_method(outcome("t5", 0, 0, None), Method.ORPS),  # unscorable: not compared
+    ]
+    [duel] = head_to_head([*bon, *orps], Method.ORPS)
+    assert (duel.other, duel.budget) == (Method.BON, 20)
+    assert (duel.better, duel.same, duel.worse) == (1, 1, 1)
 
 
 def test_code_imports_are_rewritten_to_the_candidate_module() -> None:
@@ -76,8 +116,10 @@ async def test_evalplus_outputs_come_from_the_reference_in_the_sandbox() -> None
             name=MODULE_NAME, source=prime.reference_source, filename="ref.py", entry=prime.entry
         )
         wrong = ModuleSpec(
-            name=MODULE_NAME, source="def is_not_prime(n):\n    return False\n",
-            filename="wrong.py", entry=prime.entry,
+            name=MODULE_NAME,
+            source="def is_not_prime(n):\n    return False\n",
+            filename="wrong.py",
+            entry=prime.entry,
         )
         tests = [*prime.visible, *prime.held_out]
         good, bad = await sandbox.run_many([(reference, tests), (wrong, tests)])

@@ -37,7 +37,9 @@ GOOD = "def area(r: float) -> float:\n    return math.pi * r * r\n"
 BAD = "def area(r: float) -> float:\n    return 3 * r * r\n"
 
 
-def run_orps(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_orps(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORPS_", "OPENAI_"))}
     full_env.update(env or {})
     return subprocess.run(
@@ -65,28 +67,65 @@ def _endpoint(server: ScriptedServer) -> list[str]:
 def test_json_output_matches_the_documented_schema(project: Path, scripted: ScriptedServer) -> None:
     scripted.load({"programmer": [programmer(BAD), programmer(GOOD)], "critic": [critic(4)]})
     proc = run_orps(
-        "refine", "geo.py::area", "--json", "--children", "2", "--rounds", "0",
-        *_endpoint(scripted), cwd=project,
+        "refine",
+        "geo.py::area",
+        "--json",
+        "--children",
+        "2",
+        "--rounds",
+        "0",
+        *_endpoint(scripted),
+        cwd=project,
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    for key in ("target", "candidates", "llm_calls", "prompt_tokens", "completion_tokens", "elapsed_s"):
+    for key in (
+        "target",
+        "candidates",
+        "llm_calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "elapsed_s",
+    ):
         assert key in doc
     assert doc["llm_calls"] == 4
     first = doc["candidates"][0]
     for key in (
-        "rank", "code", "reasoning", "tests_passed", "tests_total", "runtime_ns",
-        "peak_memory_bytes", "score", "process_score", "outcome_score", "round",
+        "rank",
+        "code",
+        "reasoning",
+        "tests_passed",
+        "tests_total",
+        "runtime_ns",
+        "peak_memory_bytes",
+        "score",
+        "process_score",
+        "outcome_score",
+        "round",
     ):
         assert key in first
     assert [c["rank"] for c in doc["candidates"]] == [1, 2]
-    assert first["code"].endswith("return math.pi * r * r\n") and first["tests_passed"] == first["tests_total"] == 2
+    assert (
+        first["code"].endswith("return math.pi * r * r\n")
+        and first["tests_passed"] == first["tests_total"] == 2
+    )
     assert doc["candidates"][1]["runtime_ns"] is None  # the wrong one passed nothing timed
 
 
-def test_human_output_has_a_table_and_the_best_code(project: Path, scripted: ScriptedServer) -> None:
+def test_human_output_has_a_table_and_the_best_code(
+    project: Path, scripted: ScriptedServer
+) -> None:
     scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(5, "yes")]})
-    proc = run_orps("refine", "geo.py::area", "--children", "1", "--rounds", "0", *_endpoint(scripted), cwd=project)
+    proc = run_orps(
+        "refine",
+        "geo.py::area",
+        "--children",
+        "1",
+        "--rounds",
+        "0",
+        *_endpoint(scripted),
+        cwd=project,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Best candidate" in proc.stdout and "math.pi * r * r" in proc.stdout
     assert "2/2" in proc.stdout
@@ -96,8 +135,15 @@ def test_human_output_has_a_table_and_the_best_code(project: Path, scripted: Scr
 def test_apply_replaces_only_the_function(project: Path, scripted: ScriptedServer) -> None:
     scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(5)]})
     proc = run_orps(
-        "refine", "geo.py::area", "--apply", "--children", "1", "--rounds", "0",
-        *_endpoint(scripted), cwd=project,
+        "refine",
+        "geo.py::area",
+        "--apply",
+        "--children",
+        "1",
+        "--rounds",
+        "0",
+        *_endpoint(scripted),
+        cwd=project,
     )
     assert proc.returncode == 0, proc.stderr
     text = (project / "geo.py").read_text()
@@ -111,8 +157,15 @@ def test_apply_refuses_a_failing_best_candidate(project: Path, scripted: Scripte
     scripted.load({"programmer": [programmer(BAD)], "critic": [critic(2)]})
     before = (project / "geo.py").read_bytes()
     proc = run_orps(
-        "refine", "geo.py::area", "--apply", "--children", "1", "--rounds", "0",
-        *_endpoint(scripted), cwd=project,
+        "refine",
+        "geo.py::area",
+        "--apply",
+        "--children",
+        "1",
+        "--rounds",
+        "0",
+        *_endpoint(scripted),
+        cwd=project,
     )
     assert proc.returncode == 1
     assert "not applied" in proc.stderr and "--force" in proc.stderr
@@ -133,7 +186,9 @@ def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer)
     _one_line_error(run_orps("refine", "missing.py::area", *ep, cwd=project), "no such file")
     _one_line_error(run_orps("refine", "geo.py::nope", *ep, cwd=project), "no function 'nope'")
     (project / "broken.py").write_text("def f(:\n    pass\n")
-    _one_line_error(run_orps("refine", "broken.py::f", *ep, cwd=project), "syntax error in broken.py")
+    _one_line_error(
+        run_orps("refine", "broken.py::f", *ep, cwd=project), "syntax error in broken.py"
+    )
     _one_line_error(run_orps("refine", "geo.py", *ep, cwd=project), "must look like")
     _one_line_error(
         run_orps("refine", "geo.py::area", "--max-calls", "0", *ep, cwd=project),
@@ -143,7 +198,9 @@ def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer)
         run_orps("refine", "geo.py::area", "--tests", "nope_test.py", *ep, cwd=project),
         "tests file not found",
     )
-    (project / "test_broken.py").write_text("import no_such_module_anywhere\n\ndef test_x():\n    pass\n")
+    (project / "test_broken.py").write_text(
+        "import no_such_module_anywhere\n\ndef test_x():\n    pass\n"
+    )
     _one_line_error(
         run_orps("refine", "geo.py::area", "--tests", "test_broken.py", *ep, cwd=project),
         "fails to import",
@@ -157,7 +214,15 @@ def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     _one_line_error(
-        run_orps("refine", "geo.py::area", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", cwd=project),
+        run_orps(
+            "refine",
+            "geo.py::area",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--model",
+            "m",
+            cwd=project,
+        ),
         "unreachable",
     )
     assert (project / "geo.py").read_text() == STUB

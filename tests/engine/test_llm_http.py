@@ -86,7 +86,9 @@ async def test_unreachable_endpoint() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    model = OpenAICompatibleModel(f"http://127.0.0.1:{port}/v1", "m", None, retries=1, backoff_s=0.01)
+    model = OpenAICompatibleModel(
+        f"http://127.0.0.1:{port}/v1", "m", None, retries=1, backoff_s=0.01
+    )
     with pytest.raises(ModelUnavailable, match="unreachable"):
         await model.complete(MESSAGES, SamplingParams())  # type: ignore[arg-type]
     await model.aclose()
@@ -109,7 +111,9 @@ async def test_raw_openai_client_streams_from_the_test_server(scripted: Scripted
     scripted.load({"programmer": ["x y"]})
     client = openai.AsyncOpenAI(base_url=scripted.url, api_key="k")
     stream = await client.chat.completions.create(
-        model="scripted", messages=MESSAGES, stream=True  # type: ignore[arg-type]
+        model="scripted",
+        messages=MESSAGES,
+        stream=True,  # type: ignore[arg-type]
     )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "x y"

@@ -29,7 +29,7 @@ HOSTILE = {
     "memory bomb": "def answer(x):\n    data = []\n    while True:\n        data.append(bytearray(10**7))\n",
     "fake success then exit 0": (
         "def answer(x):\n    import os\n    print('2 passed, 0 failed')\n"
-        "    print('{\"status\": \"passed\"}')\n    os._exit(0)\n"
+        '    print(\'{"status": "passed"}\')\n    os._exit(0)\n'
     ),
     "sys.exit(0) mid-test": "def answer(x):\n    import sys\n    sys.exit(0)\n",
 }

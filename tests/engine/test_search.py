@@ -9,7 +9,7 @@ import pytest
 from orps.discovery import discover_tests
 from orps.llm import LLMClient, OpenAICompatibleModel
 from orps.records import CandidateEvaluated, RankingChanged, SearchFinished, SearchResult
-from orps.search import Search, SearchConfig
+from orps.search import EMPTY_ROUND_RETRIES, Search, SearchConfig
 from orps.target import load_target
 from orps_sandbox import Sandbox
 from tests.support.replies import critic, programmer
@@ -119,6 +119,42 @@ async def test_duplicates_run_once_and_codeless_replies_are_dropped(
     assert len(critic_requests) == 1
 
 
+async def test_a_round_without_usable_code_is_asked_again_while_budget_remains(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    # Round 0 (two children) gets no code at all; the retry of round 0 finds the answer.
+    scripted.load(
+        {
+            "programmer": [
+                "No code, sorry.",
+                "Still thinking.",
+                programmer(FAST),
+                programmer(SLOW),
+            ],
+            "critic": [critic(3)],
+        }
+    )
+    result, _ = await _search(
+        tmp_path, scripted, SearchConfig(beam_width=2, children=2, rounds=0), max_calls=20
+    )
+    assert result.dropped_replies == 2
+    assert [c.round for c in result.candidates] == [0, 0]
+    assert result.candidates[0].code.rstrip().endswith("return n * (n - 1) // 2")
+    assert result.llm_calls == 6  # 2 dropped + 2 programmer + 2 critic; rounds=0 then ends it
+
+
+async def test_empty_rounds_are_retried_a_bounded_number_of_times(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    scripted.load({"programmer": ["Nothing usable here."], "critic": [critic(3)]})
+    result, _ = await _search(
+        tmp_path, scripted, SearchConfig(beam_width=2, children=2, rounds=3), max_calls=40
+    )
+    assert result.candidates == []
+    assert result.dropped_replies == 2 * (1 + EMPTY_ROUND_RETRIES)
+    assert result.llm_calls == 2 * (1 + EMPTY_ROUND_RETRIES)
+
+
 @pytest.mark.parametrize("max_calls", [1, 4, 7])
 async def test_budget_is_never_exceeded(
     tmp_path: Path, scripted: ScriptedServer, max_calls: int
@@ -139,12 +175,12 @@ async def test_later_rounds_see_the_path_and_feedback(
     scripted.load(
         {"programmer": [programmer(WRONG), programmer(FAST)], "critic": ["garbage without a score"]}
     )
-    result, _ = await _search(
-        tmp_path, scripted, SearchConfig(beam_width=1, children=1, rounds=1)
-    )
+    result, _ = await _search(tmp_path, scripted, SearchConfig(beam_width=1, children=1, rounds=1))
     assert [c.round for c in result.candidates] == [1, 0]
     second = [
-        r for r in scripted.requests if not r["messages"][0]["content"].startswith("You are the critic")
+        r
+        for r in scripted.requests
+        if not r["messages"][0]["content"].startswith("You are the critic")
     ][1]
     roles = [m["role"] for m in second["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -161,7 +197,13 @@ async def test_no_tests_still_runs_and_says_so(tmp_path: Path, scripted: Scripte
     scripted.load({"programmer": [programmer("def f(x):\n    return x\n")], "critic": [critic(4)]})
     model = OpenAICompatibleModel(scripted.url, "scripted", None)
     async with Sandbox() as sandbox:
-        search = Search(target, [], LLMClient(model=model, max_calls=2), sandbox, SearchConfig(children=1, rounds=0))
+        search = Search(
+            target,
+            [],
+            LLMClient(model=model, max_calls=2),
+            sandbox,
+            SearchConfig(children=1, rounds=0),
+        )
         events = [e async for e in search.events()]
     await model.aclose()
     assert any(getattr(e, "kind", "") == "warning" and "no tests" in e.message for e in events)  # type: ignore[attr-defined]

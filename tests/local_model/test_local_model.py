@@ -8,7 +8,7 @@ import time
 import pytest
 
 from orps.llm import ChatMessage, ModelError, SamplingParams
-from orps.local_model import LocalModel
+from orps.local_model import LocalModel, LocalModelPool
 
 pytestmark = pytest.mark.local_model
 
@@ -72,6 +72,22 @@ async def test_n_completions_use_consecutive_seeds(local_model: LocalModel) -> N
     )
 
     assert [c.text for c in pair] == [at_11.text, at_12.text]
+
+
+async def test_a_pool_serves_calls_in_parallel_with_the_same_text(
+    local_model: LocalModel,
+) -> None:
+    # Both calls are in flight at once, so each copy serves one.
+    pool = LocalModelPool([LocalModel(local_model.path, threads=1) for _ in range(2)])
+    try:
+        params = SamplingParams(temperature=1.0, max_tokens=24, seed=21)
+        first, second = await asyncio.gather(*(pool.complete(STORY, params) for _ in range(2)))
+
+        assert first == second  # same seed and messages, same text, whichever copy served it
+        assert pool.identity == local_model.identity and pool.max_concurrency == 2
+        assert [copy.generation_count for copy in pool.copies] == [1, 1]  # one call each
+    finally:
+        await pool.aclose()
 
 
 async def test_generation_runs_off_the_event_loop(local_model: LocalModel) -> None:

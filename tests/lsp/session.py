@@ -104,9 +104,7 @@ def structure_code_action(converter: Any) -> None:
 def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The server's environment without the developer's model settings."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ORPS_") and k != "OPENAI_API_KEY"
+        k: v for k, v in os.environ.items() if not k.startswith("ORPS_") and k != "OPENAI_API_KEY"
     }
     env.update(extra or {})
     return env
@@ -240,7 +238,11 @@ class LspSession:
     async def refine(self, uri: str, line: int) -> Any:
         return await self.command(
             "orps.refine",
-            {"uri": uri, "version": self.versions.get(uri), "position": {"line": line, "character": 4}},
+            {
+                "uri": uri,
+                "version": self.versions.get(uri),
+                "position": {"line": line, "character": 4},
+            },
         )
 
     async def stored(self, params: dict[str, Any]) -> Any:

@@ -20,9 +20,7 @@ async def test_errors_are_shown_and_the_server_keeps_running(
     workspace: Path, model: ScriptedServer
 ) -> None:
     settings: dict[str, Any] = {**SCRIPTED_SETTINGS, "baseUrl": model.url, "beamWidth": 0}
-    session = await start_session(
-        workspace, settings, env={"ORPS_API_KEY": "wrong-key"}
-    )
+    session = await start_session(workspace, settings, env={"ORPS_API_KEY": "wrong-key"})
     try:
         # an invalid setting: one message naming it, the default used
         await session.wait_message("beamWidth")
@@ -59,7 +57,9 @@ async def test_errors_are_shown_and_the_server_keeps_running(
 
         # the local model is missing
         missing = str(workspace / "missing.gguf")
-        await session.set_settings({**settings, "beamWidth": 2, "model": "local", "modelPath": missing})
+        await session.set_settings(
+            {**settings, "beamWidth": 2, "model": "local", "modelPath": missing}
+        )
         assert await session.refine(uri, line=0) is None
         await session.wait_message(f"the local model file {missing} does not exist")
 
@@ -78,7 +78,9 @@ async def test_settings_from_initialization_options_and_api_key_variable(
     session = await start_session(
         workspace,
         {},
-        initialization_options={"orps": {**SCRIPTED_SETTINGS, "baseUrl": model.url, "apiKeyEnv": "MY_KEY"}},
+        initialization_options={
+            "orps": {**SCRIPTED_SETTINGS, "baseUrl": model.url, "apiKeyEnv": "MY_KEY"}
+        },
         env={"MY_KEY": "secret"},
         client_name="neovim",
     )

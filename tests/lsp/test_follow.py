@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import time
+from typing import Any
 
 from lsprotocol import types
 
@@ -19,22 +20,49 @@ from tests.lsp.session import (
 )
 from tests.support.scripted_server import ScriptedServer
 
-TWO_FUNCTIONS = SLOW_MODULE + '''
+TWO_FUNCTIONS = (
+    SLOW_MODULE
+    + '''
 
 def square(x):
     """Return x squared."""
     raise NotImplementedError
 '''
+)
+
+
+async def start_slow_refine(
+    session: LspSession, model: ScriptedServer
+) -> tuple[str, asyncio.Task[dict[str, Any]]]:
+    """Refine fib in mod.py with a model that takes 0.5 s a reply; return once it is asked."""
+    model.load({"programmer": [FAST_FIB], "critic": [CRITIQUE], "delay_s": 0.5})
+    uri = session.open("mod.py")
+    refine = asyncio.create_task(session.refine(uri, line=1))
+    await wait_for(lambda: bool(model.requests), 10)
+    return uri, refine
+
+
+def add_a_third_test(session: LspSession) -> None:
+    """Rewrite test_mod.py with three asserts and tell the server, as an editor's watcher does."""
+    (session.root / "test_mod.py").write_text(
+        "from mod import fib\n\nassert fib(10) == 55\nassert fib(0) == 0\nassert fib(1) == 1\n"
+    )
+    session.client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[
+                types.FileEvent(uri=session.uri("test_mod.py"), type=types.FileChangeType.Changed)
+            ]
+        )
+    )
 
 
 async def test_edit_during_search_retargets_accept(
     session: LspSession, model: ScriptedServer
 ) -> None:
-    model.load({"programmer": [FAST_FIB], "critic": [CRITIQUE], "delay_s": 0.5})
-    uri = session.open("mod.py")
-    refine = asyncio.create_task(session.refine(uri, line=1))
-    await wait_for(lambda: bool(model.requests), 10)
-    edited = "import math\n\nCONSTANT = math.pi\n\n\n" + STUB_MODULE + "\n\ndef other():\n    return 1\n"
+    uri, refine = await start_slow_refine(session, model)
+    edited = (
+        "import math\n\nCONSTANT = math.pi\n\n\n" + STUB_MODULE + "\n\ndef other():\n    return 1\n"
+    )
     session.replace_text(uri, edited)
     result = await refine
 
@@ -66,14 +94,7 @@ async def test_changed_test_file_reranks_stored_candidates(session: LspSession) 
     assert result["testsTotal"] == 2
     sent = len(session.candidates)
 
-    (session.root / "test_mod.py").write_text(
-        "from mod import fib\n\nassert fib(10) == 55\nassert fib(0) == 0\nassert fib(1) == 1\n"
-    )
-    session.client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            changes=[types.FileEvent(uri=session.uri("test_mod.py"), type=types.FileChangeType.Changed)]
-        )
-    )
+    add_a_third_test(session)
     await wait_for(lambda: any(c["testsTotal"] == 3 for c in session.candidates[sent:]), 20)
 
     update = next(c for c in session.candidates[sent:] if c["testsTotal"] == 3)
@@ -88,6 +109,20 @@ async def test_changed_test_file_reranks_stored_candidates(session: LspSession) 
     # a test file that is not valid Python keeps the ranking and says why
     (session.root / "test_mod.py").write_text("from mod import fib\nassert fib(\n")
     await session.wait_message("does not parse")
+
+
+async def test_tests_changed_during_a_search_rerun_its_candidates_when_it_ends(
+    session: LspSession, model: ScriptedServer
+) -> None:
+    _, refine = await start_slow_refine(session, model)
+    add_a_third_test(session)
+    result = await refine
+    assert result["testsTotal"] == 2  # the search kept the tests it started with
+
+    await wait_for(lambda: any(c["testsTotal"] == 3 for c in session.candidates), 20)
+    update = next(c for c in session.candidates if c["testsTotal"] == 3)
+    assert update["searchId"] == result["searchId"] and not update["running"]
+    assert (update["candidates"][0]["testsPassed"], update["candidates"][0]["testsTotal"]) == (3, 3)
 
 
 async def test_two_functions_at_once_and_compare_with_current(

@@ -34,7 +34,8 @@ async def test_refine_stub_then_accept_top_candidate(session: LspSession) -> Non
     (reports,) = session.client.progress_reports.values()
     assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
     assert any(
-        isinstance(r, types.WorkDoneProgressReport) and "round" in (r.message or "") for r in reports
+        isinstance(r, types.WorkDoneProgressReport) and "round" in (r.message or "")
+        for r in reports
     )
     assert isinstance(reports[-1], types.WorkDoneProgressEnd)
 

@@ -11,7 +11,7 @@ from orps.lsp.payload import CandidatesPayload, CandidateView, WirePosition, Wir
 from orps.lsp.presentation import action_title, code_actions, hover_markdown, lens_summary
 from orps.records import CandidateSummary
 
-MODULE = '''import functools
+MODULE = """import functools
 
 
 class Cache:
@@ -21,16 +21,27 @@ class Cache:
 
 
 def fib(n):
-    return n'''
+    return n"""
 
 PATH = Path("/tmp/mod.py")
 
 
 def summary(**overrides: object) -> CandidateView:
     values: dict[str, object] = dict(
-        rank=1, id="abc", code="def fib(n):\n    return 1\n", reasoning="", tests_passed=5,
-        tests_total=5, runtime_ns=1_200_000, runtime_noise_ns=1000, peak_memory_bytes=3 << 20,
-        score=1.0, process_score=4.0, outcome_score=1.5, round=0, status="completed",
+        rank=1,
+        id="abc",
+        code="def fib(n):\n    return 1\n",
+        reasoning="",
+        tests_passed=5,
+        tests_total=5,
+        runtime_ns=1_200_000,
+        runtime_noise_ns=1000,
+        peak_memory_bytes=3 << 20,
+        score=1.0,
+        process_score=4.0,
+        outcome_score=1.5,
+        round=0,
+        status="completed",
         speedup_vs_current=2.5,
     )
     values.update(overrides)
@@ -40,8 +51,13 @@ def summary(**overrides: object) -> CandidateView:
 def payload(*candidates: CandidateView, running: bool = False) -> CandidatesPayload:
     origin = WirePosition(line=0, character=0)
     return CandidatesPayload(
-        uri="file:///tmp/mod.py", name="fib", range=WireRange(start=origin, end=origin),
-        version=1, search_id="s", running=running, stopped=None if running else "completed",
+        uri="file:///tmp/mod.py",
+        name="fib",
+        range=WireRange(start=origin, end=origin),
+        version=1,
+        search_id="s",
+        running=running,
+        stopped=None if running else "completed",
         candidates=list(candidates),
     )
 
@@ -86,26 +102,50 @@ def test_crlf_documents_stay_crlf() -> None:
 def test_titles_and_summaries() -> None:
     best = summary()
     assert action_title(best) == "ORPS #1: 5/5 tests · 1.20 ms · 0.4× current · 3.0 MiB"
-    assert action_title(summary(speedup_vs_current=None)) == "ORPS #1: 5/5 tests · 1.20 ms · 3.0 MiB"
+    assert (
+        action_title(summary(speedup_vs_current=None)) == "ORPS #1: 5/5 tests · 1.20 ms · 3.0 MiB"
+    )
     assert lens_summary(payload(best)) == "best: 1.20 ms, 2.5× faster, 5/5 tests"
-    assert lens_summary(payload(summary(speedup_vs_current=0.5))) == "best: 1.20 ms, 2× slower, 5/5 tests"
+    assert (
+        lens_summary(payload(summary(speedup_vs_current=0.5)))
+        == "best: 1.20 ms, 2× slower, 5/5 tests"
+    )
     assert lens_summary(payload(running=True)) == "ORPS: searching (starting)"
     assert "| #1 | 5/5 | 1.20 ms |" in hover_markdown(payload(best))
 
 
 def test_code_actions_offer_completed_candidates_best_first() -> None:
-    stored = payload(summary(), summary(rank=2, id="def", code="def fib(n):\n    return 2\n"),
-                     summary(rank=3, id="bad", status="timeout"))
+    stored = payload(
+        summary(),
+        summary(rank=2, id="def", code="def fib(n):\n    return 2\n"),
+        summary(rank=3, id="bad", status="timeout"),
+    )
     actions = code_actions(
-        uri="file:///tmp/mod.py", path=PATH, version=3, source=MODULE, line=10,
+        uri="file:///tmp/mod.py",
+        path=PATH,
+        version=3,
+        source=MODULE,
+        line=10,
         lookup=lambda name: stored if name == "fib" else None,
-        workspace_edit=lambda edit: __import__("lsprotocol").types.WorkspaceEdit(changes={"u": [edit]}),
+        workspace_edit=lambda edit: __import__("lsprotocol").types.WorkspaceEdit(
+            changes={"u": [edit]}
+        ),
     )
     assert actions is not None
     assert [a.title.split(":")[0] for a in actions] == ["ORPS #1", "ORPS #2", "Refine with ORPS"]
     assert actions[0].is_preferred and not actions[1].is_preferred
-    assert code_actions(uri="u", path=PATH, version=1, source=MODULE, line=1,
-                        lookup=lambda name: None, workspace_edit=lambda e: None) is None  # type: ignore[arg-type,return-value]
+    assert (
+        code_actions(
+            uri="u",
+            path=PATH,
+            version=1,
+            source=MODULE,
+            line=1,
+            lookup=lambda name: None,
+            workspace_edit=lambda e: None,
+        )
+        is None
+    )  # type: ignore[arg-type,return-value]
 
 
 def test_settings_layers_and_complaints() -> None:

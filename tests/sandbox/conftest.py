@@ -64,7 +64,11 @@ async def assert_nothing_left() -> None:
 
 def module(source: str, name: str = "cand", entry: str = "f", **kwargs: object) -> ModuleSpec:
     return ModuleSpec(
-        name=name, source=source, filename=f"/project/{name}.py", entry=entry, **kwargs  # type: ignore[arg-type]
+        name=name,
+        source=source,
+        filename=f"/project/{name}.py",
+        entry=entry,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 

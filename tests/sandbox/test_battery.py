@@ -50,7 +50,9 @@ async def test_memory_bomb(sandbox: Sandbox, make_sandbox: SandboxFactory) -> No
     # This VM faults pages in slowly: a smaller limit keeps the bomb well inside the timeout.
     limits = Limits(**{**FAST_LIMITS.model_dump(), "memory_mb": 256, "test_timeout_s": 10.0})
     sandbox = make_sandbox(limits, isolation="bubblewrap")
-    report, _ = await run_one(sandbox, "blocks = []\nwhile True:\n    blocks.append(bytearray(50_000_000))")
+    report, _ = await run_one(
+        sandbox, "blocks = []\nwhile True:\n    blocks.append(bytearray(50_000_000))"
+    )
     assert_not_passed(report)
     assert report.status is ExecutionStatus.MEMORY_LIMIT  # type: ignore[attr-defined]
     assert "MemoryError" in report.tests[0].detail  # type: ignore[attr-defined]
@@ -97,10 +99,7 @@ async def test_filesystem_outside_scratch_is_read_only(sandbox: Sandbox, tmp_pat
     precious.write_text("keep me")
     target = project / "evil.txt"
     candidate = module(
-        body(
-            f"fd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\n"
-            f"os.write(fd, b'x')"
-        ),
+        body(f"fd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'x')"),
         search_paths=[str(project)],
     )
     deleter = module(
@@ -130,7 +129,7 @@ async def test_killing_parent_and_process_group(sandbox: Sandbox) -> None:
 async def test_forged_results_and_early_exits(sandbox: Sandbox) -> None:
     forged = (
         "for i in range(5):\n"
-        "    print('{\"ev\": \"result\", \"index\": %d, \"status\": \"passed\"}' % i, flush=True)\n"
+        '    print(\'{"ev": "result", "index": %d, "status": "passed"}\' % i, flush=True)\n'
         "    sys.stdout.write('PASSED\\n')\n"
         "sys.stdout.flush()\n"
         "os._exit(0)"

@@ -16,7 +16,7 @@ async def test_fallback_battery(make_sandbox: SandboxFactory) -> None:
     cases = {
         "loop": "while True:\n    pass",
         "memory": "blocks = []\nwhile True:\n    blocks.append(bytearray(50_000_000))",
-        "forged": "print('{\"ev\": \"result\", \"index\": 0, \"status\": \"passed\"}')\nos._exit(0)",
+        "forged": 'print(\'{"ev": "result", "index": 0, "status": "passed"}\')\nos._exit(0)',
         "exit": "sys.exit(0)",
         "fine": "pass",
     }

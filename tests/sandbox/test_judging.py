@@ -28,7 +28,11 @@ async def test_doctest_pass_and_fail_with_detail(sandbox: Sandbox) -> None:
             example("d2", "f(1)", "3\n"),
             example("d3", "print(f(1), 'x')", "2 x\n"),
             example("d4", "[f(i) for i in range(30)]", "[1, 2, ...]\n"),
-            example("d5", "f('a')", "Traceback (most recent call last):\n  ...\nTypeError: can only concatenate str (not \"int\") to str\n"),
+            example(
+                "d5",
+                "f('a')",
+                'Traceback (most recent call last):\n  ...\nTypeError: can only concatenate str (not "int") to str\n',
+            ),
             example("d6", "y", "3\n", setup="y = f(2)"),
             example("d7", "f('a')", "2\n"),
         ],
@@ -156,9 +160,7 @@ async def test_pytest_items_with_fixture_conftest_and_package(
         entry="f",
     )
     nodes = ["test_a", "test_wrong", "TestK::test_b", "test_p[1-3]", "test_p[2-5]", "test_exit"]
-    tests = [
-        TestSpec(id=node, kind="pytest", path=str(test_file), node=node) for node in nodes
-    ]
+    tests = [TestSpec(id=node, kind="pytest", path=str(test_file), node=node) for node in nodes]
     tests.append(TestSpec(id="missing", kind="pytest", path=str(test_file), node="test_nope"))
     report = await sandbox.run(candidate, tests)
     by_id = {t.id: t for t in report.tests}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from orps.bench.datasets import (
     load_tasks,
     select_tasks,
 )
-from orps.bench.evaluation import summaries
+from orps.bench.evaluation import complete_tasks, summaries
 from orps.bench.methods import OrpsShape, Sampling
 from orps.bench.records import BenchRun, Method, RunSettings, TaskOutcome
 from orps.bench.report import summary_table, write_outputs
@@ -148,7 +149,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="results directory; reusing it resumes the run (bench-results)",
     )
     where.add_argument(
-        "--jobs", type=_positive_int, default=1, metavar="N", help="tasks in parallel (1)"
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="tasks in parallel (1); the embedded model runs one copy per job, up to the CPUs",
     )
     where.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     where.add_argument(
@@ -234,6 +239,13 @@ def _invocation() -> str:
     return ""
 
 
+def _print_summary(run: BenchRun) -> None:
+    """The side-by-side table on stdout, over the tasks every method finished."""
+    rows = summaries(complete_tasks(run.outcomes))
+    if rows:
+        print(summary_table(rows))
+
+
 def _report_only(out_dir: Path, *, with_plot: bool) -> int:
     path = out_dir / RESULTS_FILE
     if not path.is_file():
@@ -243,9 +255,7 @@ def _report_only(out_dir: Path, *, with_plot: bool) -> int:
     except ValueError as exc:
         raise ResultsError(f"{path} is not a results file ({str(exc).splitlines()[0]})") from None
     written = write_outputs(run, out_dir, with_plot=with_plot)
-    rows = summaries(run.outcomes)
-    if rows:
-        print(summary_table(rows))
+    _print_summary(run)
     print("; ".join(str(p) for p in written), file=sys.stderr)
     return EXIT_OK
 
@@ -266,7 +276,7 @@ async def _run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     except UserError as exc:
         raise DatasetError(str(exc)) from None
-    model = make_chat_model(settings)
+    model = make_chat_model(settings, local_copies=min(args.jobs, os.cpu_count() or 1))
     await check_endpoint(model)
     shape = OrpsShape(
         beam_width=settings.beam_width,
@@ -337,9 +347,7 @@ async def _run(args: argparse.Namespace) -> int:
 def _finish(store: ResultsStore, out_dir: Path, *, with_plot: bool) -> None:
     store.save()
     written = write_outputs(store.run, out_dir, with_plot=with_plot)
-    rows = summaries(store.run.outcomes)
-    if rows:
-        print(summary_table(rows))
+    _print_summary(store.run)
     print(f"results: {store.path}; " + "; ".join(str(p) for p in written), file=sys.stderr)
 
 

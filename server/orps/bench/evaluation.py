@@ -137,8 +137,62 @@ def summarize(
     )
 
 
+def complete_tasks(outcomes: Sequence[TaskOutcome]) -> list[TaskOutcome]:
+    """The outcomes of the tasks that every (method, budget) of the run has finished.
+
+    Methods are only compared on the same tasks: a run stopped part way through a task (or
+    resumed with another method added) leaves tasks that some methods have not seen.
+    """
+    groups = {(o.method, o.budget) for o in outcomes}
+    seen: dict[tuple[str, str], set[tuple[Method, int]]] = {}
+    for o in outcomes:
+        seen.setdefault((o.dataset, o.task_id), set()).add((o.method, o.budget))
+    return [o for o in outcomes if seen[(o.dataset, o.task_id)] == groups]
+
+
+@dataclass(frozen=True)
+class HeadToHead:
+    """Per task, one method's held-out pass ratio against another's at the same budget."""
+
+    method: Method
+    other: Method
+    budget: int
+    better: int
+    same: int
+    worse: int
+
+
+def head_to_head(outcomes: Sequence[TaskOutcome], method: Method) -> list[HeadToHead]:
+    """``method`` against every other method, task by task, on tasks both finished and scored.
+
+    With a few tasks, the per-task comparison says more than differences of means.
+    """
+    index = {o.key: o for o in outcomes if o.held_out_total > 0}
+    result = []
+    pairs = sorted(
+        {(o.method, o.budget) for o in outcomes if o.method is not method},
+        key=lambda g: (g[1], list(Method).index(g[0])),
+    )
+    for other, budget in pairs:
+        tally = [0, 0, 0]
+        for key, mine in index.items():
+            if key[2] != method.value or key[3] != budget:
+                continue
+            theirs = index.get((key[0], key[1], other.value, budget))
+            if theirs is None:
+                continue
+            diff = mine.pass_ratio - theirs.pass_ratio
+            tally[0 if diff > 0 else 1 if diff == 0 else 2] += 1
+        if sum(tally):
+            result.append(HeadToHead(method, other, budget, *tally))
+    return result
+
+
 def summaries(outcomes: Sequence[TaskOutcome]) -> list[MethodSummary]:
-    """Per dataset and over all datasets, for every (method, budget) present."""
+    """Per dataset and over all datasets, for every (method, budget) present.
+
+    Pass ``complete_tasks(outcomes)`` to compare the methods on the same tasks.
+    """
     datasets = sorted({o.dataset for o in outcomes})
     groups = sorted(
         {(o.method, o.budget) for o in outcomes}, key=lambda g: (g[1], list(Method).index(g[0]))

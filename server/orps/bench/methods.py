@@ -4,12 +4,13 @@ Each method gets a fresh ``LLMClient`` whose hard cap is the per-task budget, th
 a ``FunctionTarget``, its visible tests and the shared sandbox; it returns the function it would
 answer with. None of them ever sees the held-out tests.
 
-- ``direct``: one programmer sample (think, then code); no test is run to choose it.
+- ``direct``: one programmer sample (think, then code) under the neutral style directive; no
+  test is run to choose it.
 - ``bon``: N = budget programmer samples, each under a different style directive as in ORPS
   round 0; the best by the engine's ranking on the visible tests wins.
-- ``reflexion``: sample, run the visible tests, show the programmer its own attempt with the
-  execution analysis and ask for a fix; repeat until the visible tests pass or the budget is
-  spent. The self-reflection is the reply's reasoning section (no critic role).
+- ``reflexion``: sample (the first prompt is ``direct``'s), run the visible tests, show the
+  programmer its own attempt with the execution analysis and ask for a fix; repeat until the
+  visible tests pass or the budget is spent. The self-reflection is the reply's reasoning section (no critic role).
 - ``orps``: the engine's ``Search`` with the critic, ``max_calls`` = budget.
 """
 
@@ -31,7 +32,6 @@ from orps.llm import (
     SamplingParams,
 )
 from orps.prompts import (
-    PROGRAMMER_SYSTEM,
     STYLE_DIRECTIVES,
     closing_instruction,
     execution_analysis,
@@ -46,6 +46,7 @@ from orps.target import FunctionTarget
 from orps_sandbox import Sandbox, TestSpec
 
 REFLEXION_MEMORY = 2  # attempts kept in the conversation; older ones would overflow small contexts
+FIRST_ATTEMPT_DIRECTIVE = STYLE_DIRECTIVES[-1]  # the neutral one: correctness before speed
 REFLEXION_DIRECTIVE = "First explain what went wrong in the last attempt, then fix it."
 NO_CODE_FEEDBACK = (
     "## Execution results\nYour reply had no usable ```python block defining the function, "
@@ -110,6 +111,14 @@ async def sample_candidate(
     return reply, Candidate(id=fingerprint(code), code=code, reasoning=reasoning)
 
 
+def first_attempt_messages(problem: Problem) -> list[ChatMessage]:
+    """The single prompt of ``direct``, also ``reflexion``'s first: with the same seed both
+    methods start from the same sample (and the response cache serves it once)."""
+    return programmer_messages(
+        problem.task_text, [], closing_instruction(problem.target, FIRST_ATTEMPT_DIRECTIVE)
+    )
+
+
 def answer_from(pool: dict[str, Candidate], stopped: str, error: str | None) -> MethodAnswer:
     ranked = rank(list(pool.values()))
     best = ranked[0] if ranked else None
@@ -129,10 +138,7 @@ def _fatal(exc: ModelError) -> bool:
 async def solve_direct(
     problem: Problem, llm: LLMClient, sandbox: Sandbox, sampling: Sampling
 ) -> MethodAnswer:
-    messages: list[ChatMessage] = [
-        {"role": "system", "content": PROGRAMMER_SYSTEM},
-        {"role": "user", "content": problem.task_text},
-    ]
+    messages = first_attempt_messages(problem)
     try:
         _, candidate = await sample_candidate(problem, llm, messages, sampling.params(0))
     except BudgetExhausted:
@@ -193,10 +199,7 @@ async def solve_reflexion(
                 closing_instruction(problem.target, REFLEXION_DIRECTIVE),
             )
         else:
-            messages = [
-                {"role": "system", "content": PROGRAMMER_SYSTEM},
-                {"role": "user", "content": task},
-            ]
+            messages = first_attempt_messages(problem)
         try:
             reply, candidate = await sample_candidate(
                 problem, llm, messages, sampling.params(index)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from orps.bench.evaluation import summaries
+from orps.bench.evaluation import complete_tasks, head_to_head, summaries
 from orps.bench.records import BenchRun, Method, MethodSummary
 
 REPORT_FILE = "report.md"
@@ -35,6 +35,12 @@ def summary_table(rows: Sequence[MethodSummary]) -> str:
     return "\n".join(lines)
 
 
+def _task_order(task_id: str) -> tuple[str, int, str]:
+    """Dataset name, then the task number numerically (HumanEval/2 before HumanEval/10)."""
+    prefix, _, number = task_id.rpartition("/")
+    return (prefix, int(number), "") if number.isdigit() else (prefix, 0, number)
+
+
 def task_table(run: BenchRun) -> str:
     methods = [m for m in Method if any(o.method is m for o in run.outcomes)]
     budgets = sorted({o.budget for o in run.outcomes})
@@ -42,7 +48,8 @@ def task_table(run: BenchRun) -> str:
     header = "| task | " + " | ".join(f"{m.value}@{b}" for m, b in columns) + " |"
     lines = [header, "|---|" + "---|" * len(columns)]
     index = {o.key: o for o in run.outcomes}
-    for dataset, task_id in sorted({(o.dataset, o.task_id) for o in run.outcomes}):
+    keys = {(o.dataset, o.task_id) for o in run.outcomes}
+    for dataset, task_id in sorted(keys, key=lambda k: (k[0], _task_order(k[1]))):
         cells = []
         for method, budget in columns:
             o = index.get((dataset, task_id, method.value, budget))
@@ -52,7 +59,12 @@ def task_table(run: BenchRun) -> str:
 
 
 def render_report(run: BenchRun, plot_name: str | None = PLOT_FILE) -> str:
-    rows = summaries(run.outcomes)
+    compared = complete_tasks(run.outcomes)
+    rows = summaries(compared)
+    task_count = len({(o.dataset, o.task_id) for o in compared})
+    partial = sorted(
+        {o.task_id for o in run.outcomes} - {o.task_id for o in compared}, key=_task_order
+    )
     s = run.settings
     budgets = ", ".join(str(b) for b in sorted({o.budget for o in run.outcomes})) or "–"
     parts = [
@@ -79,9 +91,27 @@ def render_report(run: BenchRun, plot_name: str | None = PLOT_FILE) -> str:
         "",
         "## Methods side by side",
         "",
+        f"Over the {task_count} tasks every method finished"
+        + (f" (one task is {100 / task_count:.1f} points of Pass@1)" if task_count else "")
+        + (f"; left out as unfinished by some method: {', '.join(partial)}." if partial else "."),
+        "",
         summary_table(rows),
         "",
     ]
+    duels = head_to_head(compared, Method.ORPS)
+    if duels:
+        parts += [
+            "Task by task, ORPS's held-out pass ratio against each other method's "
+            "(same tasks, same budget):",
+            "",
+            "| ORPS vs | budget | ORPS higher | equal | ORPS lower |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {d.other.value} | {d.budget} | {d.better} | {d.same} | {d.worse} |"
+                for d in duels
+            ),
+            "",
+        ]
     left_out = [s for s in rows if s.unscorable]
     if left_out:
         parts += [
@@ -104,11 +134,7 @@ def plot(run: BenchRun, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [
-        s
-        for s in summaries(run.outcomes)
-        if s.dataset in ("all", *{o.dataset for o in run.outcomes})
-    ]
+    rows = summaries(complete_tasks(run.outcomes))
     scope = "all" if any(s.dataset == "all" for s in rows) else (rows[0].dataset if rows else "")
     rows = [s for s in rows if s.dataset == scope]
     methods = [m for m in Method if any(s.method is m for s in rows)]

@@ -145,6 +145,8 @@ class Refinements:
         self.records: dict[FunctionKey, FunctionRecord] = {}
         self.running: dict[FunctionKey, SearchRun] = {}
         self.retests: dict[FunctionKey, asyncio.Task[None]] = {}
+        self.stale: set[FunctionKey] = set()
+        """Running searches whose tests changed: their candidates are re-run when they end."""
 
     # -- searches ---------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class Refinements:
             previous.task.cancel()
         if (retest := self.retests.pop(key, None)) is not None:
             retest.cancel()
+        self.stale.discard(key)  # the new search discovers the tests afresh
         search_id = new_search_id()
         task = asyncio.create_task(self._search(request, search_id, previous))
         run = SearchRun(key=key, search_id=search_id, task=task)
@@ -196,6 +199,11 @@ class Refinements:
         if self.running.get(run.key) is run:
             del self.running[run.key]
             self.listener.running_changed()
+            if run.key in self.stale:
+                self.stale.discard(run.key)
+                record = self.records.get(run.key)
+                if record is not None and (record.candidates or record.current):
+                    self._start_retest(record)
 
     def payload(self, key: FunctionKey) -> CandidatesPayload | None:
         record = self.records.get(key)
@@ -322,12 +330,12 @@ class Refinements:
     # -- tests that changed -----------------------------------------------------------------
 
     def affected_by(self, paths: Iterable[Path]) -> list[FunctionKey]:
-        """Stored results (not being searched now) whose tests may have changed."""
+        """Results (stored, or still being searched) whose tests may have changed."""
         changed = {p.resolve() for p in paths}
         test_paths = {p for p in changed if is_test_file(p)}
         keys: list[FunctionKey] = []
         for key, record in self.records.items():
-            if key in self.running or not (record.candidates or record.current):
+            if key not in self.running and not (record.candidates or record.current):
                 continue
             fed = changed & {p.resolve() for p in record.test_files}
             if fed or test_paths:
@@ -335,15 +343,26 @@ class Refinements:
         return keys
 
     def retest(self, paths: Iterable[Path]) -> list[FunctionKey]:
-        """Re-run the stored candidates of every result whose tests changed, in the background."""
+        """Re-run the stored candidates of every result whose tests changed, in the background.
+
+        A search still running keeps the tests it started with (changing them half way would
+        make its candidates incomparable); its candidates are re-run as soon as it ends.
+        """
         keys = self.affected_by(paths)
         for key in keys:
-            if (previous := self.retests.pop(key, None)) is not None:
-                previous.cancel()
-            task = asyncio.create_task(self._retest(self.records[key]))
-            self.retests[key] = task
-            task.add_done_callback(functools.partial(self._retest_done, key))
+            if key in self.running:
+                self.stale.add(key)
+            else:
+                self._start_retest(self.records[key])
         return keys
+
+    def _start_retest(self, record: FunctionRecord) -> None:
+        key = record.key
+        if (previous := self.retests.pop(key, None)) is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._retest(record))
+        self.retests[key] = task
+        task.add_done_callback(functools.partial(self._retest_done, key))
 
     def _retest_done(self, key: FunctionKey, task: asyncio.Task[None]) -> None:
         if self.retests.get(key) is task:
