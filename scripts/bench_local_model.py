@@ -21,16 +21,19 @@ from orps.local_model import make_local_model
 GENERATE: list[ChatMessage] = [
     {"role": "user", "content": "Count from 1 to 5000, one number per line, with no other text."}
 ]
+
+
+def review_prompt(functions: int, ask: str = "Review this code.") -> list[ChatMessage]:
+    """A code-review conversation of about 19 tokens per function."""
+    code = "\n".join(f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(functions))
+    return [
+        {"role": "system", "content": "You are a Python programmer."},
+        {"role": "user", "content": f"{ask}\n\n```python\n{code}```"},
+    ]
+
+
 # About 1,000 prompt tokens: the size of a programmer turn late in a search.
-LONG_PROMPT: list[ChatMessage] = [
-    {"role": "system", "content": "You are a Python programmer."},
-    {
-        "role": "user",
-        "content": "Review this code.\n\n```python\n"
-        + "\n".join(f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(70))
-        + "```",
-    },
-]
+LONG_PROMPT = review_prompt(70)
 
 
 def main() -> int:

@@ -80,7 +80,8 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model flags of ``refine``, ``serve`` and ``bench``."""
     group = parser.add_argument_group("model")
     group.add_argument("--base-url", help="OpenAI-compatible endpoint (env ORPS_BASE_URL)")
     group.add_argument(
@@ -90,6 +91,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model-path", help="run this GGUF file as the local model")
     group.add_argument(
         "--api-key-env", help="environment variable holding the API key (default ORPS_API_KEY)"
+    )
+    group.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="concurrent LLM calls; for the embedded model, copies run side by side "
+        "(default: one per CPU, at most 4)",
     )
     group.add_argument("--no-cache", action="store_true", help="do not replay or store replies")
     group.add_argument("--cache-dir", help="response cache directory")
@@ -156,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--show", type=_positive_int, default=10, metavar="N", help="rows in the table (10)"
     )
     _add_search_options(refine)
-    _add_model_options(refine)
+    add_model_options(refine)
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT instead")
@@ -168,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
 
     doctor = sub.add_parser("doctor", help="report the sandbox, model, endpoint and test tools")
-    _add_model_options(doctor)
+    add_model_options(doctor)
 
     model = sub.add_parser("model", help="the embedded local model")
     model_sub = model.add_subparsers(

@@ -46,6 +46,7 @@ DEFAULT_CONTEXT_TOKENS = 8192
 GGUF_MAGIC = b"GGUF"
 _IDENTITY_HASH_BYTES = 1 << 20
 _MAX_DEFAULT_THREADS = 8
+_MAX_DEFAULT_COPIES = 4
 # About 0.1-0.6 s of prompt evaluation on one core: the longest a cancellation waits.
 _PROMPT_SLICE_TOKENS = 64
 
@@ -160,6 +161,20 @@ def default_threads() -> int:
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
     return max(1, min(available // 2, _MAX_DEFAULT_THREADS))
+
+
+def default_copies() -> int:
+    """Copies of the model to run side by side: one per CPU this process may use, at most 4.
+
+    Each copy generates on its own thread; with one llama.cpp thread per copy there is no
+    spin-waiting between threads, so copies share the CPUs with the sandbox gracefully, and a
+    search's parallel calls (N children, then their critiques) run at once.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available, _MAX_DEFAULT_COPIES))
 
 
 class LocalModel:
@@ -517,6 +532,7 @@ __all__ = [
     "GenerationCancelled",
     "LocalModel",
     "LocalModelPool",
+    "default_copies",
     "default_model_path",
     "local_model_status",
     "make_local_model",

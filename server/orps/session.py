@@ -23,18 +23,19 @@ from orps.settings import Settings
 from orps_sandbox import Limits, Sandbox
 
 
-def make_chat_model(settings: Settings, *, local_copies: int = 1) -> ChatModel:
+def make_chat_model(settings: Settings) -> ChatModel:
     """The backend the settings name. Raises ModelUnavailable with a readable line.
 
-    ``local_copies`` > 1 runs that many copies of the embedded model side by side (for callers
-    that work on several tasks at once); it does not affect an endpoint.
+    The embedded model runs ``settings.concurrency`` copies side by side (default: one per CPU,
+    at most 4), so parallel calls do not queue behind each other.
     """
     if settings.uses_local_model():
         # Imported here: llama-cpp-python is optional, and local_model loads it only on use.
-        from orps.local_model import make_local_model, make_local_pool
+        from orps.local_model import default_copies, make_local_model, make_local_pool
 
-        if local_copies > 1:
-            return make_local_pool(settings.model_path, local_copies)
+        copies = settings.concurrency or default_copies()
+        if copies > 1:
+            return make_local_pool(settings.model_path, copies)
         return make_local_model(settings.model_path)
     return OpenAICompatibleModel(
         base_url=settings.endpoint(),

@@ -48,7 +48,11 @@ class Settings(BaseModel):
     max_tokens: int = Field(1500, ge=64, le=32_768, description="New tokens per LLM call.")
     seed: int | None = Field(0, description="Sampling seed; null for none.")
     concurrency: int | None = Field(
-        None, ge=1, le=64, description="Concurrent LLM calls (default: the backend's own)."
+        None,
+        ge=1,
+        le=64,
+        description="Concurrent LLM calls (default: the backend's own). For the embedded model, "
+        "the number of copies run side by side (default: one per CPU, at most 4).",
     )
     timeout_seconds: float = Field(
         5.0, gt=0, le=600, description="Wall-clock limit per test execution."

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
 from orps.llm import ChatMessage, ModelError, SamplingParams
-from orps.local_model import LocalModel, LocalModelPool
+from orps.local_model import LocalModel, LocalModelPool, default_copies
+from orps.session import make_chat_model
+from orps.settings import Settings
 
 pytestmark = pytest.mark.local_model
 
@@ -88,6 +91,18 @@ async def test_a_pool_serves_calls_in_parallel_with_the_same_text(
         assert [copy.generation_count for copy in pool.copies] == [1, 1]  # one call each
     finally:
         await pool.aclose()
+
+
+def test_concurrency_sets_how_many_copies_run(gguf_path: Path) -> None:
+    one = make_chat_model(Settings(model_path=str(gguf_path), concurrency=1))
+    two = make_chat_model(Settings(model_path=str(gguf_path), concurrency=2))
+    default = make_chat_model(Settings(model_path=str(gguf_path)))
+
+    assert isinstance(one, LocalModel)
+    assert isinstance(two, LocalModelPool) and two.max_concurrency == 2
+    assert all(copy.threads >= 1 for copy in two.copies)
+    assert default.max_concurrency == default_copies()  # one per CPU, at most 4
+    assert one.identity == two.identity == default.identity  # the cache is shared
 
 
 async def test_generation_runs_off_the_event_loop(local_model: LocalModel) -> None:

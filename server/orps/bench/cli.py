@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -153,7 +152,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=1,
         metavar="N",
-        help="tasks in parallel (1); the embedded model runs one copy per job, up to the CPUs",
+        help="tasks in parallel (1)",
     )
     where.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     where.add_argument(
@@ -161,15 +160,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only rewrite report.md and the plot from the results file in --out",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument("--base-url", help="OpenAI-compatible endpoint (env ORPS_BASE_URL)")
-    model.add_argument(
-        "--model", help="model name at the endpoint, or 'local' for the embedded model"
-    )
-    model.add_argument("--model-path", help="run this GGUF file as the local model")
-    model.add_argument("--api-key-env", help="environment variable holding the API key")
-    model.add_argument("--no-cache", action="store_true", help="do not replay or store replies")
-    model.add_argument("--cache-dir", help="response cache directory")
+    from orps.cli import add_model_options  # the same model flags as refine and serve
+
+    add_model_options(parser)
     sampling = parser.add_argument_group("sampling and search")
     sampling.add_argument("--seed", type=int, help="sampling seed (0)")
     sampling.add_argument("--max-tokens", type=_positive_int, help="new tokens per call (1500)")
@@ -276,7 +269,7 @@ async def _run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     except UserError as exc:
         raise DatasetError(str(exc)) from None
-    model = make_chat_model(settings, local_copies=min(args.jobs, os.cpu_count() or 1))
+    model = make_chat_model(settings)
     await check_endpoint(model)
     shape = OrpsShape(
         beam_width=settings.beam_width,
