@@ -45,7 +45,8 @@ async def test_progress_cancel_kills_running_sandbox(
 
     assert stopped_after < 1.0, f"the search took {stopped_after:.2f} s to stop"
     assert session.finished()[-1]["stopped"] == "cancelled"
-    assert sandbox_processes(session) == []
+    # Killed processes can take a moment to be reaped on a loaded machine; none may stay.
+    await wait_for(lambda: sandbox_processes(session) == [], 5)
     result = await refine
     assert result["stopped"] == "cancelled"
     assert isinstance(session.client.progress_reports[token][-1], types.WorkDoneProgressEnd)

@@ -151,7 +151,7 @@ async def test_two_functions_at_once_and_compare_with_current(
     started = time.monotonic()
     await session.hover(uri, line=0)
     await session.code_actions(uri, line=1)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0  # ~5 ms when idle (scripts/bench_lsp_latency.py)
 
     fib_result, square_result = await both
     assert fib_result["name"] == "fib" and square_result["name"] == "square"
