@@ -159,7 +159,7 @@ class Search:
     _started: float = field(default=0.0, init=False)
     _round: int = field(default=0, init=False)
     _last_ranking: list[tuple[str, int, int | None]] = field(default_factory=list, init=False)
-    _call_index: int = field(default=0, init=False)
+    _steps: int = field(default=0, init=False)
     _rng: random.Random = field(default_factory=random.Random, init=False)
     _task_text: str = field(default="", init=False)
     _warnings: list[str] = field(default_factory=list, init=False)
@@ -256,15 +256,16 @@ class Search:
     async def _expand(self, parents: Sequence[Node | None], round_number: int) -> list[Node]:
         """Generate N children per parent, execute and critique them; return the new beam."""
         self._round = round_number
-        requests: list[tuple[Node | None, str]] = []
+        requests: list[tuple[Node | None, str, int]] = []
         for parent in parents:
             for _ in range(self.config.children):
-                requests.append((parent, self._next_style()))
+                requests.append((parent, self._next_style(), self._steps))
+                self._steps += 1
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._child(parent, style, round_number))
-                    for parent, style in requests
+                    group.create_task(self._child(parent, style, round_number, step))
+                    for parent, style, step in requests
                 ]
         except BaseExceptionGroup as failures:
             # One failed step (a model error) stops its siblings; re-raise it plainly.
@@ -280,7 +281,15 @@ class Search:
             for c in select_beam([n.candidate for n in children], self.config.beam_width)
         ]
 
-    async def _child(self, parent: Node | None, style: str, round_number: int) -> Node | None:
+    async def _child(
+        self, parent: Node | None, style: str, round_number: int, step: int
+    ) -> Node | None:
+        """One step: the programmer's call, execution, the critic's call.
+
+        The step's number, fixed when the round is planned, seeds both calls (programmer
+        ``seed + 2·step``, critic ``seed + 2·step + 1``), so the samples do not depend on which
+        parallel call finishes first.
+        """
         granted = self.llm.reserve(2 if self.config.critique else 1)
         if granted == 0:
             return None
@@ -291,7 +300,8 @@ class Search:
             closing_instruction(self.target, style),
         )
         try:
-            reply = (await self.llm.complete(messages, self._params(), reserved=True))[0].text
+            completions = await self.llm.complete(messages, self._params(2 * step), reserved=True)
+            reply = completions[0].text
         except BudgetExhausted:
             self.llm.release(critic_reserved)
             return None
@@ -326,7 +336,7 @@ class Search:
         rescore(self._all_candidates())
         analysis = execution_analysis(candidate, self.tests, self._best())
         if critic_reserved:
-            candidate.critique = await self._critique(candidate, analysis)
+            candidate.critique = await self._critique(candidate, analysis, 2 * step + 1)
         else:
             candidate.critique = Critique(text="", score=3, parsed=False)
         node.feedback = feedback_turn(analysis, candidate.critique)
@@ -335,9 +345,9 @@ class Search:
         self._publish_ranking()
         return node
 
-    async def _critique(self, candidate: Candidate, analysis: str) -> Critique:
+    async def _critique(self, candidate: Candidate, analysis: str, index: int) -> Critique:
         messages = critic_messages(self._task_text, candidate, analysis)
-        params = self._params()
+        params = self._params(index)
         try:
             completions = await self.llm.complete(messages, params, reserved=True)
         except BudgetExhausted:
@@ -358,11 +368,8 @@ class Search:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _params(self) -> SamplingParams:
-        seed = None
-        if self.config.seed is not None:
-            seed = self.config.seed + self._call_index
-        self._call_index += 1
+    def _params(self, index: int) -> SamplingParams:
+        seed = None if self.config.seed is None else self.config.seed + index
         return SamplingParams(
             temperature=self.config.temperature,
             max_tokens=self.config.max_tokens,

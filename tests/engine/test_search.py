@@ -155,6 +155,24 @@ async def test_empty_rounds_are_retried_a_bounded_number_of_times(
     assert result.llm_calls == 2 * (1 + EMPTY_ROUND_RETRIES)
 
 
+async def test_seeds_follow_the_planned_steps_not_the_finishing_order(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    replies = [programmer(FAST.replace("// 2", f"// 2 + {i} * 0")) for i in range(3)]
+    scripted.load({"programmer": replies, "critic": [critic(3)]})
+    await _search(tmp_path, scripted, SearchConfig(children=3, rounds=0, seed=10))
+
+    def seeds(critic_role: bool) -> set[int]:
+        return {
+            r["seed"]
+            for r in scripted.requests
+            if r["messages"][0]["content"].startswith("You are the critic") == critic_role
+        }
+
+    assert seeds(critic_role=False) == {10, 12, 14}  # seed + 2·step
+    assert seeds(critic_role=True) == {11, 13, 15}  # seed + 2·step + 1
+
+
 @pytest.mark.parametrize("max_calls", [1, 4, 7])
 async def test_budget_is_never_exceeded(
     tmp_path: Path, scripted: ScriptedServer, max_calls: int
