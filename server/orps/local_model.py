@@ -56,6 +56,9 @@ INSTALL_HINT = (
     "or use an OpenAI-compatible endpoint with --base-url URL --model NAME"
 )
 
+_LOAD_LOCK = threading.Lock()
+"""Held while any copy loads its weights (see ``LocalModel._ensure_loaded``)."""
+
 FinishReason = Literal["stop", "length"]
 TextCallback = Callable[[int, str], None]
 """Receives (completion index, new text) while a completion is being generated."""
@@ -322,13 +325,16 @@ class LocalModel:
         if self._llama is not None:
             return
         try:
-            llama = self._llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=self.context_tokens,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                verbose=False,
-            )
+            # llama-cpp-python silences loading by pointing fds 1 and 2 at /dev/null and back;
+            # two copies loading at once would interleave that and leave them at /dev/null.
+            with _LOAD_LOCK:
+                llama = self._llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.context_tokens,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    verbose=False,
+                )
         except Exception as exc:
             detail = _one_line(exc)
             if detail.startswith("Failed to load model from file"):

@@ -109,6 +109,32 @@ model.close()
     assert result.stdout == "" and result.stderr == ""
 
 
+def test_copies_loading_at_once_leave_stdout_and_stderr_working(
+    gguf_path: Path, run_python: PythonRunner
+) -> None:
+    code = """
+import asyncio, sys
+from orps.llm import SamplingParams
+from orps.local_model import make_local_pool
+pool = make_local_pool(None, 2)
+async def both():
+    params = SamplingParams(max_tokens=4, seed=0)
+    hi = [{"role": "user", "content": "hi"}]
+    await asyncio.gather(pool.complete(hi, params), pool.complete(hi, params))
+    await pool.aclose()
+for attempt in range(3):
+    asyncio.run(both())
+    pool = make_local_pool(None, 2)
+print("out after loading")
+print("err after loading", file=sys.stderr)
+"""
+    result = run_python(code, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "out after loading\n"
+    assert result.stderr == "err after loading\n"
+
+
 def test_a_missing_default_model_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(orps.local_model, "DEFAULT_MODEL_PACKAGE", "no_such_model_package")
 
