@@ -22,7 +22,13 @@ import time
 from bench_local_model import review_prompt
 
 from orps.llm import ChatModel, ModelError, SamplingParams
-from orps.local_model import LocalModel, LocalModelPool, default_copies, resolve_model_path
+from orps.local_model import (
+    LocalModel,
+    LocalModelPool,
+    available_cpus,
+    default_copies,
+    resolve_model_path,
+)
 
 # About 500 prompt tokens.
 PROMPT = review_prompt(35, "Review this code and suggest one improvement.")
@@ -44,7 +50,7 @@ async def batch(model: ChatModel, calls: int, tokens: int, round_number: int) ->
 
 async def run(args: argparse.Namespace) -> int:
     path = resolve_model_path(args.model_path)
-    cpus = len(os.sched_getaffinity(0))
+    cpus = available_cpus()
     copies = default_copies()
     setups: dict[str, ChatModel] = {
         "1 copy x 1 thread": LocalModel(path, threads=1),

@@ -152,6 +152,14 @@ def model_identity(path: Path) -> str:
     return f"local:{path.name}:{size}:{digest.hexdigest()[:12]}"
 
 
+def available_cpus() -> int:
+    """The CPUs this process may use (its affinity on Linux, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """CPU threads for the model: half the CPUs this process may use (at least 1, at most 8).
 
@@ -159,11 +167,7 @@ def default_threads() -> int:
     runs candidates while the model writes) generation slows tenfold; leaving half the CPUs
     free costs a little speed on an idle machine and keeps it steady on a busy one.
     """
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available // 2, _MAX_DEFAULT_THREADS))
+    return max(1, min(available_cpus() // 2, _MAX_DEFAULT_THREADS))
 
 
 def default_copies() -> int:
@@ -173,11 +177,7 @@ def default_copies() -> int:
     spin-waiting between threads, so copies share the CPUs with the sandbox gracefully, and a
     search's parallel calls (N children, then their critiques) run at once.
     """
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, _MAX_DEFAULT_COPIES))
+    return max(1, min(available_cpus(), _MAX_DEFAULT_COPIES))
 
 
 class LocalModel:
@@ -538,6 +538,7 @@ __all__ = [
     "GenerationCancelled",
     "LocalModel",
     "LocalModelPool",
+    "available_cpus",
     "default_copies",
     "default_model_path",
     "local_model_status",
