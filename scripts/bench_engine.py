@@ -19,11 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from orps.discovery import discover_tests  # noqa: E402
-from orps.llm import LLMClient, OpenAICompatibleModel  # noqa: E402
-from orps.records import Candidate  # noqa: E402
-from orps.search import Search, SearchConfig, execute  # noqa: E402
-from orps.target import load_target  # noqa: E402
+from orps.model.client import LLMClient  # noqa: E402
+from orps.model.openai_compat import OpenAICompatibleModel  # noqa: E402
+from orps.project.discovery import discover_tests  # noqa: E402
+from orps.project.target import load_target  # noqa: E402
+from orps.search.beam import Search, SearchConfig, execute  # noqa: E402
+from orps.search.records import Candidate  # noqa: E402
 from orps_sandbox import Sandbox  # noqa: E402
 from tests.support.replies import critic, programmer  # noqa: E402
 from tests.support.scripted_server import ScriptedServer  # noqa: E402

@@ -21,8 +21,8 @@ import time
 
 from bench_local_model import review_prompt
 
-from orps.llm import ChatModel, ModelError, SamplingParams
-from orps.local_model import (
+from orps.model.chat import ChatModel, ModelError, SamplingParams
+from orps.model.local import (
     LocalModel,
     LocalModelPool,
     available_cpus,

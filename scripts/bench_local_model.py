@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from orps.llm import ChatMessage, ModelError, SamplingParams
-from orps.local_model import make_local_model
+from orps.model.chat import ChatMessage, ModelError, SamplingParams
+from orps.model.local import make_local_model
 
 GENERATE: list[ChatMessage] = [
     {"role": "user", "content": "Count from 1 to 5000, one number per line, with no other text."}

@@ -6,7 +6,7 @@ Prints, on this machine and in one run:
 * the cost of one sandboxed candidate (warm worker) beside a bare ``python -c pass`` start;
 * the coefficient of variation of a fixed workload's measured median over repeated runs.
 
-Run: ``/work/venv/bin/python scripts/bench_sandbox.py`` (add ``--isolation none`` to compare).
+Run: ``python scripts/bench_sandbox.py`` from the repository, in its virtual environment (add ``--isolation none`` to compare).
 """
 
 from __future__ import annotations

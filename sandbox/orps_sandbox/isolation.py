@@ -34,7 +34,8 @@ from orps_sandbox.spec import Limits
 IsolationKind = Literal["bubblewrap", "rlimits"]
 IsolationChoice = Literal["auto", "bubblewrap", "none"]
 
-HARNESS = Path(__file__).with_name("harness.py")
+HARNESS = Path(__file__).with_name("_orps_harness")
+"""The child-side program: a directory run by the interpreter (its ``__main__.py``), stdlib only."""
 HIDDEN_ROOTS = ("/tmp",)
 """Mount points replaced inside the bubblewrap sandbox; paths below them need explicit binds."""
 
@@ -273,7 +274,7 @@ class Confinement:
             secret = os.path.join(home, name)
             if os.path.isdir(secret) and not any(_under(secret, b) for b in binds):
                 argv += ["--tmpfs", secret]
-        extra = set(binds) | set(required_binds([str(HARNESS.parent), sys.prefix, sys.base_prefix]))
+        extra = set(binds) | set(required_binds([str(HARNESS), sys.prefix, sys.base_prefix]))
         for path in sorted(extra):
             argv += ["--ro-bind", path, path]
         argv += ["--bind", scratch, scratch, "--chdir", scratch, "--"]

@@ -47,7 +47,7 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
-from orps_sandbox.worker import Message, Worker, WorkerGone
+from orps_sandbox.worker import Message, WorkerGone, WorkerProcess
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 STATUS_PRIORITY = [
@@ -78,8 +78,8 @@ class _Job:
     cpus: dict[int, list[int]] = field(default_factory=dict)
     planned: dict[int, int] = field(default_factory=dict)
     events: list[tuple[ExecutionStatus, str]] = field(default_factory=list)
-    worker: Worker | None = None
-    workers: list[Worker] = field(default_factory=list)
+    worker: WorkerProcess | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     rss: int = 0
@@ -138,14 +138,14 @@ class Sandbox:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self._info = detect_isolation(isolation, limits)
         self._confinement = Confinement(self._info, limits)
-        self._ready: dict[_PoolKey, list[Worker]] = {}
+        self._ready: dict[_PoolKey, list[WorkerProcess]] = {}
         self._pool_key: _PoolKey | None = None
         self._spawning = 0
         self._spawn_idle: asyncio.Event | None = None
         self._refill_task: asyncio.Task[None] | None = None
         self._quiet = 0
         self._quiet_over: asyncio.Event | None = None
-        self._live: set[Worker] = set()
+        self._live: set[WorkerProcess] = set()
         self._cleanup: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -259,7 +259,7 @@ class Sandbox:
             job.results.setdefault(index, self._result(job, index, TestStatus.TIMEOUT, text))
         job.events.append((ExecutionStatus.TIMEOUT, text))
 
-    async def _fresh_worker(self, job: _Job) -> Worker | None:
+    async def _fresh_worker(self, job: _Job) -> WorkerProcess | None:
         """A started worker for this job, or None (with the job's tests marked) if none starts."""
         await self._retire(job)
         try:
@@ -272,7 +272,7 @@ class Sandbox:
         job.worker = worker
         return worker
 
-    async def _load(self, job: _Job, worker: Worker) -> bool:
+    async def _load(self, job: _Job, worker: WorkerProcess) -> bool:
         message = _load_message(job)
         budget = min(self.limits.test_timeout_s, max(0.1, job.deadline - time.monotonic()))
         try:
@@ -309,7 +309,7 @@ class Sandbox:
         job.loaded_once = True
         return True
 
-    async def _check_tests(self, job: _Job, worker: Worker, indices: list[int]) -> list[int]:
+    async def _check_tests(self, job: _Job, worker: WorkerProcess, indices: list[int]) -> list[int]:
         """Run tests once; returns the indices still without a result if the worker was lost."""
         pending = list(indices)
         current: int | None = None
@@ -436,10 +436,10 @@ class Sandbox:
         job.stdout.append(worker.stdout.text())
         job.stderr.append(worker.stderr.text())
 
-    async def _acquire(self, job: _Job) -> Worker:
+    async def _acquire(self, job: _Job) -> WorkerProcess:
         key = (job.binds, job.needs_pytest)
         ready = self._ready.get(key, [])
-        worker: Worker | None = None
+        worker: WorkerProcess | None = None
         while ready:
             candidate = ready.pop(0)
             if candidate.alive():
@@ -447,7 +447,7 @@ class Sandbox:
                 break
             self._schedule_cleanup(candidate)
         if worker is None:
-            worker = Worker(self._confinement, job.binds)
+            worker = WorkerProcess(self._confinement, job.binds)
             job.workers.append(worker)
             self._live.add(worker)
             await self._start(worker, preimport_pytest=job.needs_pytest)
@@ -457,7 +457,7 @@ class Sandbox:
         self._keep_filled(key)
         return worker
 
-    async def _start(self, worker: Worker, *, preimport_pytest: bool) -> None:
+    async def _start(self, worker: WorkerProcess, *, preimport_pytest: bool) -> None:
         try:
             await worker.start(preimport_pytest)
             reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
@@ -496,7 +496,7 @@ class Sandbox:
                 return
             while self._quiet and self._quiet_over is not None:
                 await self._quiet_over.wait()
-            worker = Worker(self._confinement, key[0])
+            worker = WorkerProcess(self._confinement, key[0])
             idle = self._idle_event()
             self._spawning += 1
             idle.clear()
@@ -536,7 +536,7 @@ class Sandbox:
             self._spawn_idle.set()
         return self._spawn_idle
 
-    def _schedule_cleanup(self, worker: Worker) -> None:
+    def _schedule_cleanup(self, worker: WorkerProcess) -> None:
         self._live.discard(worker)
         try:
             task = asyncio.get_running_loop().create_task(worker.kill())

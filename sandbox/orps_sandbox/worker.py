@@ -72,8 +72,8 @@ def describe_exit(code: int | None, bubblewrap: bool) -> tuple[str, int | None]:
     return f"exited with code {code}", None
 
 
-class Worker:
-    """One harness process in its confinement."""
+class WorkerProcess:
+    """One harness process in its confinement, seen from the parent (the child runs ``HarnessLoop``)."""
 
     def __init__(self, confinement: Confinement, binds: tuple[str, ...]) -> None:
         self.confinement = confinement

@@ -1,5 +1,5 @@
 """Run the command line with ``python -m orps``."""
 
-from orps.cli import run
+from orps.cli.main import run
 
 run()

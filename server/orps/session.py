@@ -1,93 +1,45 @@
-"""Building the engine's parts from Settings: the model, the budgeted client, the sandbox.
+"""The one search pipeline: every front end (``orps refine``, ``orps serve``, ``orps bench``)
+runs its searches through ``run_search``.
 
-The command line, the language server and the benchmark harness all assemble a search the same
-way through these functions, so a setting means the same thing everywhere.
+``Engine`` owns what a search needs beyond the function and its tests: the model (chosen from
+the settings and checked before anything runs), the response cache, the budgeted LLM clients and
+the sandbox. ``run_search`` checks that the tests' files import, builds the ``Search``, yields
+its events and closes what it opened. The rule for a model that fails before producing anything
+lives here once: the pipeline raises the model's own ``ModelError`` (its kind kept), so each
+front end only decides how to show it.
+
+Where the front ends differ, they say so through explicit arguments:
+
+- ``engine``: ``orps refine`` and ``orps serve`` pass none and get a fresh engine per search
+  (the latest settings win); ``orps bench`` opens one ``Engine`` for a whole run and shares its
+  model, cache and sandbox between searches.
+- ``client`` and ``config``: the budgeted LLM client and the beam shape, by default a fresh
+  client with the settings' budget and the settings' shape (the benchmark passes a client with
+  its per-task budget, whose usage it records, and its own shape).
+- ``observe``: called with the ``Search`` as soon as it exists, for a front end that keeps the
+  engine-side candidates (the language server re-runs them when tests change).
+
+Everything slow to set up (loading TLS certificates, the model, probing the sandbox) runs in a
+thread, so an event loop that also serves an editor keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
-import openai
-
-from orps.llm import (
-    ChatModel,
-    LLMClient,
-    ModelAuthError,
-    ModelError,
-    ModelUnavailable,
-    OpenAICompatibleModel,
-)
-from orps.search import SearchConfig
+from orps.model.backends import check_endpoint, make_chat_model
+from orps.model.cache import ResponseCache, open_cache
+from orps.model.chat import ChatModel, ModelError
+from orps.model.client import LLMClient
+from orps.project.discovery import VisibleTests
+from orps.project.target import FunctionTarget
+from orps.search.beam import Search, SearchConfig, check_test_imports
+from orps.search.records import SearchEvent, SearchFinished
 from orps.settings import Settings
 from orps_sandbox import Limits, Sandbox
-
-
-def make_chat_model(settings: Settings) -> ChatModel:
-    """The backend the settings name. Raises ModelUnavailable with a readable line.
-
-    The embedded model runs ``settings.concurrency`` copies side by side (default: one per CPU,
-    at most 4), so parallel calls do not queue behind each other.
-    """
-    if settings.uses_local_model():
-        # Imported here: llama-cpp-python is optional, and local_model loads it only on use.
-        from orps.local_model import default_copies, make_local_model, make_local_pool
-
-        copies = settings.concurrency or default_copies()
-        if copies > 1:
-            return make_local_pool(settings.model_path, copies)
-        return make_local_model(settings.model_path)
-    return OpenAICompatibleModel(
-        base_url=settings.endpoint(),
-        model=settings.model or "",
-        api_key=settings.api_key(),
-        timeout_s=settings.request_timeout_seconds,
-        concurrency=settings.concurrency or 4,
-    )
-
-
-async def check_endpoint(model: ChatModel) -> None:
-    """Fail fast on an unreachable endpoint or a rejected key; pick a model name if unset.
-
-    Only for OpenAI-compatible endpoints; the local model checks itself when loading.
-    """
-    if not isinstance(model, OpenAICompatibleModel):
-        return
-    client = openai.AsyncOpenAI(
-        base_url=model.base_url, api_key=model.api_key or "not-needed", timeout=10.0, max_retries=1
-    )
-    try:
-        listing = await client.models.list()
-        ids = [m.id for m in listing.data]
-        if not model.model_name and ids:
-            model.model_name = ids[0]
-    except openai.AuthenticationError:
-        raise ModelAuthError(f"the endpoint {model.base_url} rejected the API key") from None
-    except (openai.APIConnectionError, openai.APITimeoutError):
-        raise ModelUnavailable(f"the endpoint {model.base_url} is unreachable") from None
-    except openai.APIStatusError:
-        pass  # some servers have no /models; the first completion will tell
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
-    if not model.model_name:
-        raise ModelError(f"no model name given for {model.base_url}: pass --model NAME")
-
-
-def make_llm_client(
-    settings: Settings, model: ChatModel, *, max_calls: int | None = None
-) -> LLMClient:
-    cache = None
-    if settings.cache:
-        from orps.cache import open_cache
-
-        cache = open_cache(settings)
-    return LLMClient(
-        model=model,
-        max_calls=max_calls if max_calls is not None else settings.max_calls,
-        cache=cache,
-        concurrency=settings.concurrency,
-    )
 
 
 def make_limits(settings: Settings) -> Limits:
@@ -111,3 +63,90 @@ def search_config(settings: Settings) -> SearchConfig:
         max_tokens=settings.max_tokens,
         seed=settings.seed,
     )
+
+
+@dataclass
+class Engine:
+    """The model, response cache and sandbox that searches share; open it with ``Engine.open``."""
+
+    settings: Settings
+    model: ChatModel
+    sandbox: Sandbox
+    cache: ResponseCache | None = None
+    _clients: list[LLMClient] = field(default_factory=list, init=False)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[Engine]:
+        """Build the model, check its endpoint, open the cache and the sandbox; close all after.
+
+        Raises ``ModelError`` (one readable line) when the model cannot be used.
+        """
+        model = await asyncio.to_thread(make_chat_model, settings)
+        try:
+            # A separate loop in a thread: the client's TLS set-up must not stall this one.
+            await asyncio.to_thread(asyncio.run, check_endpoint(model))
+            cache = open_cache(settings) if settings.cache else None
+            sandbox = await asyncio.to_thread(make_sandbox, settings)
+            async with sandbox:
+                yield cls(settings=settings, model=model, sandbox=sandbox, cache=cache)
+        finally:
+            with contextlib.suppress(Exception):
+                await model.aclose()
+
+    def client(self, max_calls: int | None = None) -> LLMClient:
+        """A fresh budgeted client over the shared model (default budget: the settings')."""
+        return LLMClient(
+            model=self.model,
+            max_calls=self.settings.max_calls if max_calls is None else max_calls,
+            cache=self.cache,
+            concurrency=self.settings.concurrency,
+        )
+
+
+async def run_search(
+    target: FunctionTarget,
+    visible: VisibleTests,
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    client: LLMClient | None = None,
+    config: SearchConfig | None = None,
+    observe: Callable[[Search], None] | None = None,
+) -> AsyncIterator[SearchEvent]:
+    """Search implementations of ``target`` against ``visible``, yielding the search's events.
+
+    The last event is ``SearchFinished``. Raises ``TestDiscoveryError`` when a test file does not
+    import against the original module, and ``ModelError`` (of the kind the model raised) when the
+    model failed before producing any candidate. Cancelling the consumer cancels the search.
+    """
+    if engine is None:
+        async with Engine.open(settings) as own:
+            async for event in run_search(
+                target,
+                visible,
+                settings,
+                engine=own,
+                client=client,
+                config=config,
+                observe=observe,
+            ):
+                yield event
+        return
+    await check_test_imports(target, visible, engine.sandbox)
+    search = Search(
+        target=target,
+        tests=list(visible.tests),
+        llm=client or engine.client(),
+        sandbox=engine.sandbox,
+        config=config or search_config(settings),
+        test_sources=list(visible.sources),
+    )
+    if observe is not None:
+        observe(search)
+    async for event in search.events():
+        yield event
+        if isinstance(event, SearchFinished):
+            result = event.result
+            if result.stopped == "model_error" and not result.candidates:
+                raise search.failure or ModelError(result.error or "the model failed")

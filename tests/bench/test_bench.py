@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orps.bench.datasets import default_data_dir, load_tasks
-from orps.cli import main
+from orps.cli.main import main
 from tests.support.scripted_server import ScriptedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

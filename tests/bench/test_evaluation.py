@@ -13,7 +13,7 @@ from orps.bench.evaluation import (
     summarize,
 )
 from orps.bench.expected import resolve_expected
-from orps.bench.records import Method, TaskOutcome
+from orps.bench.outcomes import Method, TaskOutcome
 from orps_sandbox import (
     ExecutionReport,
     ExecutionStatus,

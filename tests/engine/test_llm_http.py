@@ -7,15 +7,15 @@ import socket
 import openai
 import pytest
 
-from orps.llm import (
+from orps.model.chat import (
     BudgetExhausted,
-    LLMClient,
     ModelAuthError,
     ModelError,
     ModelUnavailable,
-    OpenAICompatibleModel,
     SamplingParams,
 )
+from orps.model.client import LLMClient
+from orps.model.openai_compat import OpenAICompatibleModel
 from tests.support.scripted_server import ScriptedServer
 
 MESSAGES = [

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orps.discovery import discover_tests
-from orps.records import Candidate
-from orps.search import execute
-from orps.target import load_target
+from orps.project.discovery import discover_tests
+from orps.project.target import load_target
+from orps.search.beam import execute
+from orps.search.records import Candidate
 from orps_sandbox import Limits, Sandbox
 
 STUB = '''

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orps.discovery import discover_tests
-from orps.llm import LLMClient, OpenAICompatibleModel
-from orps.records import CandidateEvaluated, RankingChanged, SearchFinished, SearchResult
-from orps.search import EMPTY_ROUND_RETRIES, Search, SearchConfig
-from orps.target import load_target
+from orps.model.client import LLMClient
+from orps.model.openai_compat import OpenAICompatibleModel
+from orps.project.discovery import discover_tests
+from orps.project.target import load_target
+from orps.search.beam import EMPTY_ROUND_RETRIES, Search, SearchConfig
+from orps.search.records import CandidateEvaluated, RankingChanged, SearchFinished, SearchResult
 from orps_sandbox import Sandbox
 from tests.support.replies import critic, programmer
 from tests.support.scripted_server import ScriptedServer

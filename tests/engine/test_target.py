@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orps.extraction import extract_function, fingerprint, split_reply
-from orps.prompts import parse_critique
-from orps.target import (
+from orps.project.target import (
     TargetError,
     apply_to_file,
     file_fingerprint,
@@ -17,6 +15,8 @@ from orps.target import (
     locate_function,
     parse_target_spec,
 )
+from orps.search.extraction import extract_function, fingerprint, split_reply
+from orps.search.prompts import parse_critique
 
 MODULE = '''"""A module."""
 import math

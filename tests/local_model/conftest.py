@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orps.local_model import LocalModel, default_model_path
+from orps.model.local import LocalModel, default_model_path
 
 SKIP_NO_LLAMA = (
     "llama-cpp-python is not installed (CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'orps[local]')"

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orps.cache import CACHE_FILE_NAME, ResponseCache, default_cache_dir, open_cache
-from orps.llm import ChatMessage, Completion, LLMClient, SamplingParams
-from orps.local_model import LocalModel
+from orps.model.cache import CACHE_FILE_NAME, ResponseCache, default_cache_dir, open_cache
+from orps.model.chat import ChatMessage, Completion, SamplingParams
+from orps.model.client import LLMClient
+from orps.model.local import LocalModel
 from orps.settings import Settings
 
 MESSAGES: list[ChatMessage] = [
@@ -62,7 +63,7 @@ def test_a_corrupt_file_is_recreated_with_a_warning(
     path = tmp_path / "responses.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
 
-    with caplog.at_level(logging.WARNING, logger="orps.cache"), ResponseCache(path) as cache:
+    with caplog.at_level(logging.WARNING, logger="orps.model.cache"), ResponseCache(path) as cache:
         assert cache.get("k") is None
         cache.put("k", REPLIES)
         assert cache.get("k") == REPLIES

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-import orps.local_model
-from orps.llm import ModelUnavailable
-from orps.local_model import local_model_status, make_local_model, resolve_model_path
+import orps.model.local
+from orps.model.chat import ModelUnavailable
+from orps.model.local import local_model_status, make_local_model, resolve_model_path
 
 from .conftest import PythonRunner
 
 WITHOUT_LLAMA_CPP = """
 import sys
 sys.modules["llama_cpp"] = None  # the import now fails as if the package were absent
-from orps.llm import ModelUnavailable
-from orps.local_model import local_model_status, make_local_model
+from orps.model.chat import ModelUnavailable
+from orps.model.local import local_model_status, make_local_model
 try:
     make_local_model(None)
 except ModelUnavailable as exc:
@@ -64,8 +64,8 @@ def test_random_bytes_are_not_a_model(gguf_path: Path, tmp_path: Path) -> None:
 
 CORRUPT_GGUF = """
 import asyncio, sys
-from orps.llm import ModelUnavailable, SamplingParams
-from orps.local_model import make_local_model
+from orps.model.chat import ModelUnavailable, SamplingParams
+from orps.model.local import make_local_model
 model = make_local_model(sys.argv[1] if len(sys.argv) > 1 else "corrupt.gguf")
 try:
     asyncio.run(model.complete([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=4)))
@@ -97,8 +97,8 @@ def test_a_damaged_gguf_fails_to_load_quietly(
 def test_loading_and_generating_print_nothing(gguf_path: Path, run_python: PythonRunner) -> None:
     code = """
 import asyncio
-from orps.llm import SamplingParams
-from orps.local_model import make_local_model
+from orps.model.chat import SamplingParams
+from orps.model.local import make_local_model
 model = make_local_model(None)
 [c] = asyncio.run(model.complete([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=4, seed=0)))
 model.close()
@@ -114,8 +114,8 @@ def test_copies_loading_at_once_leave_stdout_and_stderr_working(
 ) -> None:
     code = """
 import asyncio, sys
-from orps.llm import SamplingParams
-from orps.local_model import make_local_pool
+from orps.model.chat import SamplingParams
+from orps.model.local import make_local_pool
 pool = make_local_pool(None, 2)
 async def both():
     params = SamplingParams(max_tokens=4, seed=0)
@@ -136,7 +136,7 @@ print("err after loading", file=sys.stderr)
 
 
 def test_a_missing_default_model_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(orps.local_model, "DEFAULT_MODEL_PACKAGE", "no_such_model_package")
+    monkeypatch.setattr(orps.model.local, "DEFAULT_MODEL_PACKAGE", "no_such_model_package")
 
     with pytest.raises(ModelUnavailable) as caught:
         resolve_model_path(None)

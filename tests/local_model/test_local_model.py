@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orps.llm import ChatMessage, ModelError, SamplingParams
-from orps.local_model import LocalModel, LocalModelPool, default_copies
-from orps.session import make_chat_model
+from orps.model.backends import make_chat_model
+from orps.model.chat import ChatMessage, ModelError, SamplingParams
+from orps.model.local import LocalModel, LocalModelPool, default_copies
 from orps.settings import Settings
 
 pytestmark = pytest.mark.local_model

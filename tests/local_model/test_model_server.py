@@ -16,12 +16,13 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from orps.llm import ChatMessage, ModelError, OpenAICompatibleModel, SamplingParams
-from orps.local_model import LocalModel
+from orps.model.chat import ChatMessage, ModelError, SamplingParams
+from orps.model.local import LocalModel
+from orps.model.openai_compat import OpenAICompatibleModel
 
 pytestmark = pytest.mark.local_model
 
-SERVE = "from orps.model_server import serve; serve(None, '127.0.0.1', 0)"
+SERVE = "from orps.model.http_server import serve; serve(None, '127.0.0.1', 0)"
 PROMPT = "Write a Python function that reverses a string."
 ENDLESS_PROMPT = "Count from 1 to 5000, one number per line, with no other text."
 MESSAGES: list[ChatMessage] = [{"role": "user", "content": PROMPT}]

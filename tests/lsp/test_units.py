@@ -9,7 +9,7 @@ from orps.lsp.configuration import resolve_settings
 from orps.lsp.functions import apply_text_edit, replacement_edit, span_at, spans_of
 from orps.lsp.payload import CandidatesPayload, CandidateView, WirePosition, WireRange
 from orps.lsp.presentation import action_title, code_actions, hover_markdown, lens_summary
-from orps.records import CandidateSummary
+from orps.search.records import CandidateSummary
 
 MODULE = """import functools
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orps.bench.datasets import MODULE_NAME, BenchTask
-from orps.bench.records import Method, MethodSummary, TaskOutcome
-from orps.search import module_spec
-from orps.target import FunctionTarget
+from orps.bench.outcomes import Method, MethodSummary, TaskOutcome
+from orps.project.target import FunctionTarget
+from orps.search.beam import module_spec
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestStatus
 
 RUNTIME_CAP = 10.0

@@ -11,7 +11,8 @@ answer with. None of them ever sees the held-out tests.
 - ``reflexion``: sample (the first prompt is ``direct``'s), run the visible tests, show the
   programmer its own attempt with the execution analysis and ask for a fix; repeat until the
   visible tests pass or the budget is spent. The self-reflection is the reply's reasoning section (no critic role).
-- ``orps``: the engine's ``Search`` with the critic, ``max_calls`` = budget.
+- ``orps``: the engine's search with the critic through the one pipeline (``orps.session``),
+  ``max_calls`` = budget.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orps.bench.records import Method
-from orps.extraction import extract_function, fingerprint, split_reply
-from orps.llm import (
+from orps.bench.outcomes import Method
+from orps.model.chat import (
     BudgetExhausted,
     ChatMessage,
-    LLMClient,
     ModelAuthError,
     ModelError,
     ModelUnavailable,
     SamplingParams,
 )
-from orps.prompts import (
+from orps.model.client import LLMClient
+from orps.project.discovery import VisibleTests
+from orps.project.target import FunctionTarget
+from orps.search.beam import SearchConfig, execute
+from orps.search.extraction import extract_function, fingerprint, split_reply
+from orps.search.prompts import (
     STYLE_DIRECTIVES,
     closing_instruction,
     execution_analysis,
@@ -39,10 +43,9 @@ from orps.prompts import (
     programmer_messages,
     task_prompt,
 )
-from orps.records import Candidate
-from orps.scoring import rank, rescore
-from orps.search import Search, SearchConfig, execute
-from orps.target import FunctionTarget
+from orps.search.records import Candidate, SearchFinished, SearchResult
+from orps.search.scoring import rank, rescore
+from orps.session import Engine, run_search
 from orps_sandbox import Sandbox, TestSpec
 
 REFLEXION_MEMORY = 2  # attempts kept in the conversation; older ones would overflow small contexts
@@ -232,10 +235,11 @@ async def solve_reflexion(
 async def solve_orps(
     problem: Problem,
     llm: LLMClient,
-    sandbox: Sandbox,
+    engine: Engine,
     sampling: Sampling,
     shape: OrpsShape,
 ) -> MethodAnswer:
+    """The engine's search through the one pipeline, on the run's shared engine."""
     config = SearchConfig(
         beam_width=shape.beam_width,
         children=shape.children,
@@ -244,19 +248,19 @@ async def solve_orps(
         max_tokens=sampling.max_tokens,
         seed=sampling.seed,
     )
-    search = Search(
-        target=problem.target,
-        tests=list(problem.visible),
-        llm=llm,
-        sandbox=sandbox,
-        config=config,
-        test_sources=["visible tests (dev split)"],
-    )
-    result = await search.run()
-    if result.stopped == "model_error" and result.error and not result.candidates:
-        lowered = result.error.lower()
-        if "unreachable" in lowered or "api key" in lowered or "refused access" in lowered:
-            raise ModelUnavailable(result.error)
+    visible = VisibleTests(tests=list(problem.visible))
+    result: SearchResult | None = None
+    try:
+        async for event in run_search(
+            problem.target, visible, engine.settings, engine=engine, client=llm, config=config
+        ):
+            if isinstance(event, SearchFinished):
+                result = event.result
+    except (ModelUnavailable, ModelAuthError):
+        raise  # the model is gone: the runner stops the run
+    except ModelError as exc:
+        return MethodAnswer(code=None, stopped="model_error", error=str(exc))
+    assert result is not None
     best = result.candidates[0] if result.candidates else None
     return MethodAnswer(
         code=best.code if best else None,
@@ -271,15 +275,15 @@ async def solve(
     method: Method,
     problem: Problem,
     llm: LLMClient,
-    sandbox: Sandbox,
+    engine: Engine,
     sampling: Sampling,
     shape: OrpsShape,
 ) -> MethodAnswer:
     """Run ``method`` on ``problem``; the client's cap bounds the calls whatever happens."""
     if method is Method.DIRECT:
-        return await solve_direct(problem, llm, sandbox, sampling)
+        return await solve_direct(problem, llm, engine.sandbox, sampling)
     if method is Method.BON:
-        return await solve_best_of_n(problem, llm, sandbox, sampling)
+        return await solve_best_of_n(problem, llm, engine.sandbox, sampling)
     if method is Method.REFLEXION:
-        return await solve_reflexion(problem, llm, sandbox, sampling)
-    return await solve_orps(problem, llm, sandbox, sampling, shape)
+        return await solve_reflexion(problem, llm, engine.sandbox, sampling)
+    return await solve_orps(problem, llm, engine, sampling, shape)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orps.bench.evaluation import complete_tasks, head_to_head, summaries
-from orps.bench.records import BenchRun, Method, MethodSummary
+from orps.bench.outcomes import BenchRun, Method, MethodSummary
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "results.png"

@@ -1,7 +1,7 @@
 """Running the benchmark: every (task, method, budget) through the engine, recorded as it finishes.
 
 Work units stream per task, up to ``jobs`` at once; each one gets its own budgeted
-``LLMClient`` over the shared model (and response cache) and the shared sandbox. After every unit
+``LLMClient`` from the run's one ``Engine`` (shared model, response cache and sandbox). After every unit
 the results file is rewritten atomically, so an interrupted run loses at most the units in
 flight, and a rerun with the same output directory skips every key already recorded.
 """
@@ -22,11 +22,10 @@ from orps.bench.datasets import BenchTask, PlusTask
 from orps.bench.evaluation import score_answer
 from orps.bench.expected import resolve_expected
 from orps.bench.methods import MethodAnswer, OrpsShape, Problem, Sampling, solve
-from orps.bench.records import BenchRun, Method, OutcomeKey, RunSettings, TaskOutcome
-from orps.cache import ResponseCache
-from orps.llm import ChatModel, LLMClient, ModelAuthError, ModelUnavailable
-from orps.target import FunctionTarget, locate_function
-from orps_sandbox import Sandbox
+from orps.bench.outcomes import BenchRun, Method, OutcomeKey, RunSettings, TaskOutcome
+from orps.model.chat import ModelAuthError, ModelUnavailable
+from orps.project.target import FunctionTarget, locate_function
+from orps.session import Engine
 
 RESULTS_FILE = "results.json"
 
@@ -114,12 +113,10 @@ class BenchPlan:
 
 @dataclass
 class BenchRunner:
-    """Runs a plan against one model and sandbox, recording into a store."""
+    """Runs a plan through one engine (model, cache, sandbox), recording into a store."""
 
-    model: ChatModel
-    sandbox: Sandbox
+    engine: Engine
     store: ResultsStore
-    cache: ResponseCache | None = None
     on_unit_done: Callable[[TaskOutcome | None], None] | None = None
 
     def pending(self, plan: BenchPlan) -> list[tuple[BenchTask | PlusTask, Method, int]]:
@@ -146,7 +143,7 @@ class BenchRunner:
             async with gate:
                 task = tasks[key]
                 ready = (
-                    await resolve_expected(task, self.sandbox)
+                    await resolve_expected(task, self.engine.sandbox)
                     if isinstance(task, PlusTask)
                     else task
                 )
@@ -166,10 +163,10 @@ class BenchRunner:
         """One method on one task: solve with the visible tests, score on the held-out ones."""
         started = time.monotonic()
         target = task_target(task)
-        llm = LLMClient(model=self.model, max_calls=budget, cache=self.cache)
+        llm = self.engine.client(budget)
         problem = Problem(target=target, visible=task.visible)
         try:
-            answer = await solve(method, problem, llm, self.sandbox, plan.sampling, plan.shape)
+            answer = await solve(method, problem, llm, self.engine, plan.sampling, plan.shape)
         except (ModelUnavailable, ModelAuthError):
             raise  # the model is gone: stop the run, finished units stay recorded
         except Exception as exc:
@@ -177,7 +174,7 @@ class BenchRunner:
                 code=None, stopped="error", error=f"{type(exc).__name__}: {exc}"[:500]
             )
         wall_s = round(time.monotonic() - started, 3)
-        score = await score_answer(task, target, answer.code, self.sandbox)
+        score = await score_answer(task, target, answer.code, self.engine.sandbox)
         usage = llm.usage
         return TaskOutcome(
             dataset=task.dataset,

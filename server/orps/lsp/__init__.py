@@ -2,6 +2,7 @@
 
 ``server`` holds the pygls handlers; the logic they call lives in pure modules that take plain
 values and return lsprotocol objects or typed records (``functions``, ``payload``,
-``presentation``, ``configuration``), plus the search orchestration in ``refinement`` and
-the test-file watching in ``watching``. The wire contract is ``docs/protocol.md``.
+``presentation``, ``configuration``, ``arguments``), plus the search orchestration in
+``refinement``, its work-done progress and cancellation in ``progress``, and the test-file
+watching in ``watching``. The wire contract is ``docs/protocol.md``.
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from orps.target import (
+from orps.project.target import (
     FunctionTarget,
     TargetError,
     find_function_node,

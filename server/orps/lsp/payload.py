@@ -13,7 +13,7 @@ from lsprotocol import types
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from orps.records import CandidateSummary, Progress
+from orps.search.records import CandidateSummary, Progress
 
 
 class WireModel(BaseModel):

@@ -21,7 +21,7 @@ from orps.lsp.functions import (
     spans_of,
 )
 from orps.lsp.payload import CandidatesPayload, CandidateView
-from orps.records import Progress
+from orps.search.records import Progress
 from orps.units import format_bytes, format_ns
 
 REFINE_COMMAND = "orps.refine"

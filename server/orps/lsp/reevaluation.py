@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orps.records import Candidate, CandidateSummary
-from orps.scoring import rank, rescore, summarize
-from orps.search import execute
-from orps.target import FunctionTarget
+from orps.project.target import FunctionTarget
+from orps.search.beam import execute
+from orps.search.records import Candidate, CandidateSummary
+from orps.search.scoring import rank, rescore, summarize
 from orps_sandbox import Sandbox, TestSpec
 
 

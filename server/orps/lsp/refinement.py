@@ -20,17 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orps.discovery import (
+from orps.lsp.functions import DocumentError, locate, span_named, span_range, spans_of
+from orps.lsp.payload import CandidatesPayload, CandidateView, ProgressView, WireRange
+from orps.lsp.presentation import progress_line
+from orps.project.discovery import (
     TestDiscoveryError,
     VisibleTests,
     discover_tests,
     file_specs,
     is_test_file,
 )
-from orps.lsp.functions import DocumentError, locate, span_named, span_range, spans_of
-from orps.lsp.payload import CandidatesPayload, CandidateView, ProgressView, WireRange
-from orps.lsp.presentation import progress_line
-from orps.records import (
+from orps.project.target import FunctionTarget
+from orps.search.records import (
     Candidate,
     ProgressReported,
     RankingChanged,
@@ -39,11 +40,10 @@ from orps.records import (
     Warned,
 )
 from orps.settings import Settings
-from orps.target import FunctionTarget
 from orps_sandbox import TestSpec
 
 if TYPE_CHECKING:
-    from orps.search import Search
+    from orps.search.beam import Search
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def rediscover(target: FunctionTarget, record: FunctionRecord) -> VisibleTests:
 def warm_up() -> None:
     """Import the engine (the model client is slow to import) ahead of the first search."""
     import orps.lsp.reevaluation
-    import orps.search
+    import orps.search.beam
     import orps.session  # noqa: F401
 
 
@@ -252,57 +252,34 @@ class Refinements:
         self.records[request.key] = record
         self.listener.candidates_changed(payload)
         await asyncio.to_thread(warm_up)  # a first import would otherwise stall the loop
-        from orps.llm import ModelError
-        from orps.search import Search
-        from orps.session import (
-            check_endpoint,
-            make_chat_model,
-            make_llm_client,
-            make_sandbox,
-            search_config,
-        )
+        from orps.model.chat import ModelError
+        from orps.session import run_search
 
-        search: Search | None = None
+        searches: list[Search] = []
         stopped, error = "completed", None
         try:
-            # Building clients loads TLS certificates and probing the sandbox runs a process:
-            # both happen in threads so the message loop keeps answering meanwhile.
-            model = await asyncio.to_thread(make_chat_model, request.settings)
-            payload.model = model.identity
-            try:
-                await asyncio.to_thread(asyncio.run, check_endpoint(model))
-                payload.model = model.identity
-                llm = make_llm_client(request.settings, model)
-                sandbox = await asyncio.to_thread(make_sandbox, request.settings)
-                async with sandbox:
-                    search = Search(
-                        target=target,
-                        tests=list(visible.tests),
-                        llm=llm,
-                        sandbox=sandbox,
-                        config=search_config(request.settings),
-                        test_sources=visible.sources,
-                    )
-                    async for event in search.events():
-                        self._handle(record, search_id, event)
-                        if isinstance(event, SearchFinished):
-                            stopped, error = event.result.stopped, event.result.error
-            finally:
-                with contextlib.suppress(Exception):
-                    await model.aclose()
+            async for event in run_search(
+                target, visible, request.settings, observe=searches.append
+            ):
+                self._handle(record, search_id, event)
+                if isinstance(event, SearchFinished):
+                    stopped, error = event.result.stopped, event.result.error
         except asyncio.CancelledError:
             stopped = "cancelled"
         except ModelError as exc:
+            # The pipeline raises only when the model failed before producing any candidate.
             stopped, error = "model_error", str(exc)
+            raise RefinementError(error) from None
+        except TestDiscoveryError as exc:
+            stopped, error = "error", str(exc)
+            raise RefinementError(error) from None
         finally:
-            if search is not None:
-                record.candidates = [node.candidate for node in search.nodes.values()]
-                record.current = search.current
+            if searches:
+                record.candidates = [node.candidate for node in searches[0].nodes.values()]
+                record.current = searches[0].current
             payload.running = False
             payload.stopped = stopped
             self.listener.candidates_changed(payload)
-        if stopped == "model_error" and not payload.candidates:
-            raise RefinementError(error or "the model failed")
         if error:
             self.listener.warned(request.key, f"the search stopped early: {error}")
         return payload

@@ -11,7 +11,6 @@ contract with clients is ``docs/protocol.md``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -20,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_camel
+from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from orps import __version__
 from orps.lsp import presentation
+from orps.lsp.arguments import CommandArguments, parse_arguments, validate_arguments
 from orps.lsp.configuration import SECTION, resolve_settings
 from orps.lsp.functions import (
     DocumentError,
@@ -43,9 +42,9 @@ from orps.lsp.payload import (
     ProgressView,
     RunningSearch,
     StatusPayload,
-    WirePosition,
     WireRange,
 )
+from orps.lsp.progress import SearchProgress
 from orps.lsp.refinement import (
     FunctionKey,
     RefinementError,
@@ -65,18 +64,6 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 TEST_FILE_GLOBS = ("**/test_*.py", "**/*_test.py")
 
 
-class CommandArguments(BaseModel):
-    """The first argument of an ``orps.*`` command (camelCase on the wire)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    uri: str
-    version: int | None = None
-    name: str | None = None
-    position: WirePosition | None = None
-    candidate_id: str | None = None
-
-
 class OrpsLanguageServer(LanguageServer):
     """The language server and its session state: settings, searches, stored results."""
 
@@ -86,7 +73,7 @@ class OrpsLanguageServer(LanguageServer):
         self.settings = Settings.model_validate({})
         self.shown_complaints: set[str] = set()
         self.refinements = Refinements(self)
-        self.progress_tokens: dict[str, str] = {}  # search id -> work-done token
+        self.search_progress = SearchProgress(self)
         self.changes: TestFileChanges | None = None
         self.watcher: TestFileWatcher | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
@@ -105,31 +92,28 @@ class OrpsLanguageServer(LanguageServer):
 
     # -- capabilities -----------------------------------------------------------------------
 
-    @property
-    def capabilities(self) -> types.ClientCapabilities:
-        return self.client_capabilities
-
-    def supports_work_done_progress(self) -> bool:
-        window = self.capabilities.window
-        return bool(window and window.work_done_progress)
-
     def supports_code_lens_refresh(self) -> bool:
-        workspace = self.capabilities.workspace
-        return bool(workspace and workspace.code_lens and workspace.code_lens.refresh_support)
+        caps = self.client_capabilities
+        return get_capability(caps, "workspace.code_lens.refresh_support", False)
 
     def supports_configuration(self) -> bool:
-        workspace = self.capabilities.workspace
-        return bool(workspace and workspace.configuration)
+        return get_capability(self.client_capabilities, "workspace.configuration", False)
 
     def supports_document_changes(self) -> bool:
-        workspace = self.capabilities.workspace
-        edit = workspace.workspace_edit if workspace else None
-        return bool(edit and edit.document_changes)
+        caps = self.client_capabilities
+        return get_capability(caps, "workspace.workspace_edit.document_changes", False)
 
     def supports_watched_files_registration(self) -> bool:
-        workspace = self.capabilities.workspace
-        watched = workspace.did_change_watched_files if workspace else None
-        return bool(watched and watched.dynamic_registration)
+        caps = self.client_capabilities
+        return get_capability(
+            caps, "workspace.did_change_watched_files.dynamic_registration", False
+        )
+
+    def supports_configuration_registration(self) -> bool:
+        caps = self.client_capabilities
+        return get_capability(
+            caps, "workspace.did_change_configuration.dynamic_registration", False
+        )
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -215,18 +199,7 @@ class OrpsLanguageServer(LanguageServer):
         self.refresh_lenses()
 
     def progress_reported(self, run: SearchRun, progress: ProgressView) -> None:
-        token = self.progress_tokens.get(run.search_id)
-        if token is None:
-            return
-        percentage = (
-            round(100 * progress.llm_calls / progress.max_calls) if progress.max_calls else None
-        )
-        self.work_done_progress.report(
-            token,
-            types.WorkDoneProgressReport(
-                message=progress.message, percentage=percentage, cancellable=True
-            ),
-        )
+        self.search_progress.report(run, progress)
 
     def warned(self, key: FunctionKey, message: str) -> None:
         self.show(f"{key.qualname}: {message}", types.MessageType.Warning)
@@ -270,51 +243,6 @@ class OrpsLanguageServer(LanguageServer):
         with contextlib.suppress(Exception):
             await self.workspace_code_lens_refresh_async(None)
 
-    # -- progress and cancellation ----------------------------------------------------------
-
-    async def begin_progress(self, run: SearchRun, title: str) -> str | None:
-        if not self.supports_work_done_progress():
-            return None
-        token = f"orps-{run.search_id}"
-        try:
-            await self.work_done_progress.create_async(token)
-        except Exception as exc:
-            log.warning("the client refused a progress token: %s", exc)
-            return None
-        self.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
-        )
-        self.progress_tokens[run.search_id] = token
-        self.cancel_with(self.work_done_progress.tokens.get(token), run)
-        return token
-
-    def end_progress(self, run: SearchRun, message: str) -> None:
-        token = self.progress_tokens.pop(run.search_id, None)
-        if token is None:
-            return
-        self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
-        self.work_done_progress.tokens.pop(token, None)
-
-    def cancel_with(self, future: concurrent.futures.Future[Any] | None, run: SearchRun) -> None:
-        """Cancel the run when ``future`` (a request or a progress token) is cancelled."""
-        if future is None:
-            return
-        loop = asyncio.get_running_loop()
-
-        def on_done(done: concurrent.futures.Future[Any]) -> None:
-            if done.cancelled():
-                loop.call_soon_threadsafe(run.task.cancel)
-
-        future.add_done_callback(on_done)
-
-    def current_request_future(self) -> concurrent.futures.Future[Any] | None:
-        """The future pygls cancels on ``$/cancelRequest`` for the request being handled."""
-        msg_id = self.protocol.msg_id
-        if msg_id is None:
-            return None
-        # pygls keeps in-flight requests here; there is no public accessor.
-        return self.protocol._request_futures.get(msg_id)
-
     # -- commands ---------------------------------------------------------------------------
 
     def refinement_request(self, arguments: CommandArguments) -> RefinementRequest:
@@ -346,15 +274,15 @@ class OrpsLanguageServer(LanguageServer):
             self.show(str(exc))
             return None
         run = self.refinements.start(request)
-        self.cancel_with(self.current_request_future(), run)
+        self.search_progress.cancel_with_request(run)
         payload: CandidatesPayload | None = None
         try:
-            await self.begin_progress(run, f"ORPS: refining {request.qualname}")
+            await self.search_progress.begin(run, f"ORPS: refining {request.qualname}")
             payload = await self.refinements.finish(run)
         except RefinementError as exc:
             self.show(str(exc))
         finally:
-            self.end_progress(run, end_message(payload))
+            self.search_progress.end(run, end_message(payload))
         return payload
 
     def accept(self, arguments: CommandArguments) -> tuple[types.WorkspaceEdit, str] | str:
@@ -385,24 +313,6 @@ def end_message(payload: CandidatesPayload | None) -> str:
     return f"{payload.stopped or 'completed'}: {len(payload.candidates)} candidate(s){tail}"
 
 
-def parse_arguments(arguments: tuple[Any, ...]) -> CommandArguments | str:
-    if not arguments or not isinstance(arguments[0], dict):
-        return "expected one object argument"
-    try:
-        return CommandArguments.model_validate(arguments[0])
-    except ValidationError as exc:
-        return f"invalid arguments: {exc.errors()[0]['msg']}"
-
-
-def params_dict(params: Any) -> dict[str, Any]:
-    """Custom request params as a dict, however the transport structured them."""
-    if isinstance(params, dict):
-        return params
-    if hasattr(params, "_asdict"):
-        return dict(params._asdict())
-    return dict(vars(params)) if params is not None else {}
-
-
 # -- handlers ---------------------------------------------------------------------------------
 
 
@@ -428,12 +338,7 @@ async def on_initialized(ls: OrpsLanguageServer, params: types.InitializedParams
                 ),
             )
         )
-    workspace = ls.capabilities.workspace
-    if (
-        workspace
-        and workspace.did_change_configuration
-        and workspace.did_change_configuration.dynamic_registration
-    ):
+    if ls.supports_configuration_registration():
         registrations.append(
             types.Registration(
                 id="orps-configuration", method=types.WORKSPACE_DID_CHANGE_CONFIGURATION
@@ -586,24 +491,16 @@ def on_show_candidates(ls: OrpsLanguageServer, *arguments: Any) -> dict[str, Any
 
 
 def on_candidates_request(ls: OrpsLanguageServer, params: Any) -> dict[str, Any] | None:
-    values = params_dict(params)
-    uri = values.get("uri")
-    if not isinstance(uri, str):
+    parsed = validate_arguments(params)
+    if isinstance(parsed, str):
+        ls.show(f"{CANDIDATES_METHOD}: {parsed}")
         return None
-    name = values.get("name")
-    if not isinstance(name, str):
-        position = values.get("position")
-        line = (
-            position.get("line") if isinstance(position, dict) else getattr(position, "line", None)
-        )
-        source = ls.document_source(uri)
-        if not isinstance(line, int) or source is None:
-            return None
-        span = span_at(spans_of(source), line)
-        if span is None:
-            return None
-        name = span.qualname
-    payload = ls.refinements.payload(FunctionKey(uri, name))
+    name = parsed.name
+    if name is None and parsed.position is not None:
+        source = ls.document_source(parsed.uri)
+        span = span_at(spans_of(source), parsed.position.line) if source is not None else None
+        name = span.qualname if span is not None else None
+    payload = ls.refinements.payload(FunctionKey(parsed.uri, name)) if name is not None else None
     if payload is None:
         return None
     ls.track_range(payload)

@@ -17,7 +17,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from orps.discovery import SKIPPED_DIRS, is_test_file
+from orps.project.discovery import SKIPPED_DIRS, is_test_file
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 import textwrap
 
-from orps.target import FunctionNode, FunctionTarget
+from orps.project.target import FunctionNode, FunctionTarget
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)$", re.DOTALL | re.IGNORECASE)

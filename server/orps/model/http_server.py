@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from orps.llm import ChatMessage, ModelError, ModelUnavailable, SamplingParams
-from orps.local_model import Generation, GenerationCancelled, LocalModel, make_local_model
+from orps.model.chat import ChatMessage, ModelError, ModelUnavailable, SamplingParams
+from orps.model.local import Generation, GenerationCancelled, LocalModel, make_local_model
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -413,7 +413,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m orps.model_server [--host H] [--port P] [--model-path FILE.gguf]``."""
+    """``python -m orps.model.http_server [--host H] [--port P] [--model-path FILE.gguf]``."""
     parser = argparse.ArgumentParser(
         prog="orps model serve", description="Serve the local model as an OpenAI-compatible API."
     )

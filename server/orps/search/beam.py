@@ -21,10 +21,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from orps.discovery import TestDiscoveryError, VisibleTests, import_statements
-from orps.extraction import extract_function, fingerprint, split_reply
-from orps.llm import BudgetExhausted, LLMClient, ModelError, SamplingParams
-from orps.prompts import (
+from orps.model.chat import BudgetExhausted, ModelError, SamplingParams
+from orps.model.client import LLMClient
+from orps.project.discovery import TestDiscoveryError, VisibleTests, import_statements
+from orps.project.target import FunctionTarget
+from orps.search.extraction import extract_function, fingerprint, split_reply
+from orps.search.prompts import (
     STYLE_DIRECTIVES,
     closing_instruction,
     critic_messages,
@@ -34,7 +36,7 @@ from orps.prompts import (
     programmer_messages,
     task_prompt,
 )
-from orps.records import (
+from orps.search.records import (
     Candidate,
     CandidateEvaluated,
     CandidateSummary,
@@ -49,8 +51,7 @@ from orps.records import (
     SearchStarted,
     Warned,
 )
-from orps.scoring import apply_report, rank, rescore, select_beam, summarize
-from orps.target import FunctionTarget
+from orps.search.scoring import apply_report, rank, rescore, select_beam, summarize
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
 
 FINAL_REMEASURE = 6  # how many top candidates are measured again side by side at the end
@@ -155,6 +156,8 @@ class Search:
     current: Candidate | None = field(default=None, init=False)
     dropped_replies: int = field(default=0, init=False)
     duplicates: int = field(default=0, init=False)
+    failure: ModelError | None = field(default=None, init=False)
+    """The model error that ended the search early, with its kind (unreachable, auth, ...)."""
     _queue: asyncio.Queue[SearchEvent | None] = field(default_factory=asyncio.Queue, init=False)
     _started: float = field(default=0.0, init=False)
     _round: int = field(default=0, init=False)
@@ -234,6 +237,7 @@ class Search:
                 stopped = "budget"
         except ModelError as exc:
             stopped, error = "model_error", str(exc)
+            self.failure = exc
             self._warn(f"model error: {exc}")
         except asyncio.CancelledError:
             self._queue.put_nowait(None)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orps.target import FunctionTarget, find_project_root
+from orps.project.target import FunctionTarget, find_project_root
 from orps_sandbox import TestKind, TestSpec
 
 SKIPPED_DIRS = {

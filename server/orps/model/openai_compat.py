@@ -1,9 +1,7 @@
-"""The language-model layer: one protocol for chat models, an OpenAI-compatible implementation,
-and the budgeted client the search talks to.
+"""The OpenAI-compatible chat backend: any chat-completions endpoint over HTTP.
 
-``ChatModel`` is what a backend implements (an HTTP endpoint, the embedded local model).
-``LLMClient`` wraps one with what the search needs on top: a hard cap on calls, bounded
-concurrency, call and token accounting, and an optional on-disk response cache.
+Streaming or not, ``n`` > 1, retries on 429/5xx and timeouts; failures become the model
+layer's errors with one readable line.
 """
 
 from __future__ import annotations
@@ -11,73 +9,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+from typing import Any
 
 import openai
 
-if TYPE_CHECKING:
-    from orps.cache import ResponseCache
-
-
-class ChatMessage(TypedDict):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Everything besides the messages that decides a reply (and so keys the cache)."""
-
-    temperature: float = 0.5
-    max_tokens: int = 1500
-    seed: int | None = None
-    n: int = 1
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class ModelError(Exception):
-    """A model call failed for good; the message is one readable line for the user."""
-
-
-class ModelUnavailable(ModelError):
-    """The endpoint cannot be reached or the local model cannot be loaded."""
-
-
-class ModelAuthError(ModelError):
-    """The endpoint rejected the API key."""
-
-
-class BudgetExhausted(Exception):
-    """The call budget is spent; the search stops asking."""
-
-
-class ChatModel(Protocol):
-    """A chat-completions backend."""
-
-    @property
-    def identity(self) -> str:
-        """Stable text naming the endpoint and the model (shown to users, keys the cache)."""
-        ...
-
-    @property
-    def max_concurrency(self) -> int:
-        """How many calls the backend serves usefully at once."""
-        ...
-
-    async def complete(
-        self, messages: Sequence[ChatMessage], params: SamplingParams
-    ) -> list[Completion]:
-        """Return ``params.n`` completions for the conversation."""
-        ...
-
-    async def aclose(self) -> None: ...
+from orps.model.chat import (
+    ChatMessage,
+    Completion,
+    ModelAuthError,
+    ModelError,
+    ModelUnavailable,
+    SamplingParams,
+)
 
 
 class OpenAICompatibleModel:
@@ -226,92 +169,3 @@ def _spread_usage(texts: list[str], prompt_tokens: int, completion_tokens: int) 
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line[:200]
-
-
-@dataclass
-class Usage:
-    """Calls and tokens spent so far. A request for n completions counts as n calls."""
-
-    calls: int = 0
-    cached_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-@dataclass
-class LLMClient:
-    """The search's view of a model: budgeted, concurrency-limited, counted, optionally cached."""
-
-    model: ChatModel
-    max_calls: int
-    cache: ResponseCache | None = None
-    concurrency: int | None = None
-    usage: Usage = field(default_factory=Usage)
-    _reserved: int = 0
-    _semaphore: asyncio.Semaphore | None = None
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.max_calls - self._reserved)
-
-    def reserve(self, calls: int) -> int:
-        """Claim up to ``calls`` from the budget now; returns how many were granted."""
-        granted = min(calls, self.remaining)
-        self._reserved += granted
-        return granted
-
-    def release(self, calls: int) -> None:
-        """Give back calls that were reserved but not made."""
-        self._reserved -= min(calls, self._reserved)
-
-    async def complete(
-        self, messages: Sequence[ChatMessage], params: SamplingParams, *, reserved: bool = False
-    ) -> list[Completion]:
-        """One request for ``params.n`` completions, charged to the budget.
-
-        With ``reserved=True`` the caller has already claimed the calls with ``reserve``.
-        Raises ``BudgetExhausted`` when the budget cannot cover the request.
-        """
-        if not reserved and self.reserve(params.n) < params.n:
-            raise BudgetExhausted()
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency or self.model.max_concurrency)
-        key = None
-        if self.cache is not None:
-            key = self.cache.key(self.model.identity, messages, params)
-            hit = self.cache.get(key)
-            if hit is not None:
-                self._count(hit, cached=True)
-                return hit
-        try:
-            async with self._semaphore:
-                completions = await self.model.complete(messages, params)
-        except BaseException:
-            self.release(params.n)
-            raise
-        if self.cache is not None and key is not None:
-            self.cache.put(key, completions)
-        self._count(completions, cached=False)
-        return completions
-
-    def _count(self, completions: list[Completion], *, cached: bool) -> None:
-        self.usage.calls += len(completions) if completions else 1
-        if cached:
-            self.usage.cached_calls += len(completions)
-        self.usage.prompt_tokens += sum(c.prompt_tokens for c in completions)
-        self.usage.completion_tokens += sum(c.completion_tokens for c in completions)
-
-
-__all__ = [
-    "BudgetExhausted",
-    "ChatMessage",
-    "ChatModel",
-    "Completion",
-    "LLMClient",
-    "ModelAuthError",
-    "ModelError",
-    "ModelUnavailable",
-    "OpenAICompatibleModel",
-    "SamplingParams",
-    "Usage",
-]

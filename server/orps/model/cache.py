@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from orps.llm import ChatMessage, Completion, SamplingParams
+from orps.model.chat import ChatMessage, Completion, SamplingParams
 
 if TYPE_CHECKING:
     from orps.settings import Settings

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from orps.llm import ChatMessage
-from orps.records import Candidate, Critique
-from orps.target import FunctionTarget
+from orps.model.chat import ChatMessage
+from orps.project.target import FunctionTarget
+from orps.search.records import Candidate, Critique
 from orps.units import format_bytes, format_ns
 from orps_sandbox import TestSpec, TestStatus
 

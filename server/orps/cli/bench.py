@@ -1,6 +1,6 @@
 """The ``orps bench`` front end: flags in, a results file, a markdown report and a plot out.
 
-``add_bench_arguments`` declares the flags on the ``bench`` sub-parser that ``orps.cli`` owns;
+``add_bench_arguments`` declares the flags on the ``bench`` sub-parser that ``orps.cli.main`` owns;
 ``run_bench`` loads the tasks, builds the model, cache and sandbox the way ``orps refine`` does
 (through ``orps.session``), runs the plan with a progress bar on stderr, and writes the outputs
 even when interrupted. Bad input ends with one line on stderr and exit status 1.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from orps.bench.datasets import (
 )
 from orps.bench.evaluation import complete_tasks, summaries
 from orps.bench.methods import OrpsShape, Sampling
-from orps.bench.records import BenchRun, Method, RunSettings, TaskOutcome
+from orps.bench.outcomes import BenchRun, Method, RunSettings, TaskOutcome
 from orps.bench.report import summary_table, write_outputs
 from orps.bench.runner import (
     RESULTS_FILE,
@@ -36,11 +37,18 @@ from orps.bench.runner import (
     ResultsStore,
     machine_description,
 )
-from orps.llm import ModelError
+from orps.cli.options import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UserError,
+    add_model_options,
+    positive_int,
+    settings_from_args,
+)
+from orps.model.chat import ModelError
+from orps.session import Engine
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 DEFAULT_METHODS = "direct,bon,reflexion,orps"
 
 
@@ -81,16 +89,6 @@ def _budgets(text: str) -> list[int]:
     return sorted(set(values))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``orps bench`` flags."""
     parser.description = (
@@ -115,7 +113,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     chosen = what.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="first N tasks of each dataset"
+        "--limit", type=positive_int, metavar="N", help="first N tasks of each dataset"
     )
     chosen.add_argument(
         "--tasks", type=_comma_list, metavar="ID[,ID...]", help="these task ids only"
@@ -134,7 +132,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument(
         "--plus-limit",
-        type=_positive_int,
+        type=positive_int,
         default=50,
         metavar="N",
         help="held-out inputs per EvalPlus task (50)",
@@ -149,7 +147,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="tasks in parallel (1)",
@@ -160,25 +158,24 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only rewrite report.md and the plot from the results file in --out",
     )
-    from orps.cli import add_model_options  # the same model flags as refine and serve
 
     add_model_options(parser)
     sampling = parser.add_argument_group("sampling and search")
     sampling.add_argument("--seed", type=int, help="sampling seed (0)")
-    sampling.add_argument("--max-tokens", type=_positive_int, help="new tokens per call (1500)")
+    sampling.add_argument("--max-tokens", type=positive_int, help="new tokens per call (1500)")
     sampling.add_argument("--temperature", type=float, help="sampling temperature (0.5)")
     sampling.add_argument(
         "--timeout", type=float, dest="timeout_seconds", help="seconds per test (5)"
     )
     sampling.add_argument(
-        "--beam-width", type=_positive_int, metavar="K", help="ORPS beam width (3)"
+        "--beam-width", type=positive_int, metavar="K", help="ORPS beam width (3)"
     )
     sampling.add_argument(
-        "--children", type=_positive_int, metavar="N", help="ORPS children per node (3)"
+        "--children", type=positive_int, metavar="N", help="ORPS children per node (3)"
     )
     sampling.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=positive_int,
         metavar="T",
         help="ORPS rounds; the budget usually ends it first (5)",
     )
@@ -225,6 +222,13 @@ def run_bench(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
+def display_path(path: Path) -> str:
+    """A path as recorded in reports: relative to the working directory when it is near it
+    (``../shared/benchmarks``), so no one machine's layout ends up in a committed report."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith(os.path.join("..", "..")) else str(path)
+
+
 def _invocation() -> str:
     """The command line as typed, when this process is the ``orps`` command."""
     if sys.argv and Path(sys.argv[0]).name == "orps":
@@ -259,18 +263,12 @@ async def _run(args: argparse.Namespace) -> int:
     if args.report_only:
         return _report_only(args.out, with_plot=not args.no_plot)
 
-    from orps.cache import open_cache
-    from orps.cli import UserError, settings_from_args
-    from orps.session import check_endpoint, make_chat_model, make_sandbox
-
     data_dir = (args.data_dir or default_data_dir()).resolve()
     tasks = _load(args, data_dir)
     try:
         settings = settings_from_args(args)
     except UserError as exc:
         raise DatasetError(str(exc)) from None
-    model = make_chat_model(settings)
-    await check_endpoint(model)
     shape = OrpsShape(
         beam_width=settings.beam_width,
         children=settings.children,
@@ -288,52 +286,46 @@ async def _run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     out_dir: Path = args.out
-    try:
-        async with make_sandbox(settings) as sandbox:
-            run_settings = RunSettings(
-                model=model.identity,
-                max_tokens=settings.max_tokens,
-                temperature=settings.temperature,
-                seed=settings.seed,
-                cache=settings.cache,
-                data_dir=str(data_dir),
-                machine=machine_description(),
-                sandbox=sandbox.isolation.description,
-                plus_limit=args.plus_limit,
-            )
-            store = ResultsStore(out_dir, run_settings, _invocation())
-            cache = open_cache(settings)
-            bar = tqdm(total=0, desc="bench", unit="run", file=sys.stderr, dynamic_ncols=True)
-            passed = [0]
+    async with Engine.open(settings) as engine:
+        run_settings = RunSettings(
+            model=engine.model.identity,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            cache=settings.cache,
+            data_dir=display_path(data_dir),
+            machine=machine_description(),
+            sandbox=engine.sandbox.isolation.description,
+            plus_limit=args.plus_limit,
+        )
+        store = ResultsStore(out_dir, run_settings, _invocation())
+        bar = tqdm(total=0, desc="bench", unit="run", file=sys.stderr, dynamic_ncols=True)
+        passed = [0]
 
-            def done(outcome: TaskOutcome | None) -> None:
-                if outcome is not None and outcome.passed_all:
-                    passed[0] += 1
-                if outcome is not None:
-                    bar.set_postfix_str(
-                        f"{outcome.task_id} {outcome.method.value}: "
-                        f"{outcome.held_out_passed}/{outcome.held_out_total}; pass@1 {passed[0]}"
-                    )
-                bar.update(1)
-
-            runner = BenchRunner(
-                model=model, sandbox=sandbox, store=store, cache=cache, on_unit_done=done
-            )
-            pending = runner.pending(plan)
-            skipped = len(tasks) * len(args.method) * len(args.budget) - len(pending)
-            if skipped:
-                print(
-                    f"orps bench: resuming {out_dir}: {skipped} finished runs skipped",
-                    file=sys.stderr,
+        def done(outcome: TaskOutcome | None) -> None:
+            if outcome is not None and outcome.passed_all:
+                passed[0] += 1
+            if outcome is not None:
+                bar.set_postfix_str(
+                    f"{outcome.task_id} {outcome.method.value}: "
+                    f"{outcome.held_out_passed}/{outcome.held_out_total}; pass@1 {passed[0]}"
                 )
-            bar.reset(total=len(pending))
-            try:
-                await runner.run(plan)
-            finally:
-                bar.close()
-                _finish(store, out_dir, with_plot=not args.no_plot)
-    finally:
-        await model.aclose()
+            bar.update(1)
+
+        runner = BenchRunner(engine=engine, store=store, on_unit_done=done)
+        pending = runner.pending(plan)
+        skipped = len(tasks) * len(args.method) * len(args.budget) - len(pending)
+        if skipped:
+            print(
+                f"orps bench: resuming {out_dir}: {skipped} finished runs skipped",
+                file=sys.stderr,
+            )
+        bar.reset(total=len(pending))
+        try:
+            await runner.run(plan)
+        finally:
+            bar.close()
+            _finish(store, out_dir, with_plot=not args.no_plot)
     return EXIT_OK
 
 
@@ -345,7 +337,7 @@ def _finish(store: ResultsStore, out_dir: Path, *, with_plot: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m orps.bench.cli`` without the ``orps`` umbrella (same flags)."""
+    """``python -m orps.cli.bench`` without the ``orps`` umbrella (same flags)."""
     parser = argparse.ArgumentParser(prog="orps bench")
     add_bench_arguments(parser)
     return run_bench(parser.parse_args(argv))

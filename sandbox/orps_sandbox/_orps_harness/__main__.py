@@ -1,0 +1,301 @@
+"""The child side of the sandbox: the harness that runs inside the confined process.
+
+The parent starts this directory as a program (``python -I -X utf8 <this directory> CONFIG``,
+inside bubblewrap or not), which runs this file; the directory is first on ``sys.path`` while
+the harness imports its own modules, all named ``_orps_*`` so that no candidate import can reach
+them by accident, and it is then removed. The harness uses the standard library only (pytest is
+imported lazily for pytest items) and never imports ``orps_sandbox``. ``HarnessLoop`` serves one
+candidate, driven by the parent's commands over the channel (fd 3), never over stdout:
+
+``load`` (module + tests) → ``loaded``; ``check`` (test indices) → ``start``/``result`` per test;
+``time`` (indices + repetitions) → ``start``/``samples`` per test; ``finish`` → ``bye``.
+
+Before any candidate code runs, the guard disables process, signal and destructive file APIs. The
+guard is defence in depth only: the boundary is the OS confinement set up by the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import linecache
+import os
+import resource
+import sys
+import tracemalloc
+import types
+from typing import TYPE_CHECKING, Any
+
+# mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
+if TYPE_CHECKING:
+    from orps_sandbox._orps_harness._orps_channel import CHANNEL_FD, Channel, Message
+    from orps_sandbox._orps_harness._orps_guard import install_guard
+    from orps_sandbox._orps_harness._orps_judge import Outcome, Runner, format_exception
+    from orps_sandbox._orps_harness._orps_loader import CandidateFinder, CandidateLoader
+    from orps_sandbox._orps_harness._orps_pytest import (
+        PytestSession,
+        preimport_pytest,
+        run_pytest,
+    )
+else:
+    # No bytecode cache for the harness's modules or the candidate's (as for the former
+    # single-file harness); the interpreter has already cached this file, if it could.
+    sys.dont_write_bytecode = True
+    from _orps_channel import CHANNEL_FD, Channel, Message
+    from _orps_guard import install_guard
+    from _orps_judge import Outcome, Runner, format_exception
+    from _orps_loader import CandidateFinder, CandidateLoader
+    from _orps_pytest import PytestSession, preimport_pytest, run_pytest
+
+
+def rusage_peak() -> int:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024
+
+
+class HarnessLoop:
+    """One candidate, start to finish, driven by the parent's commands."""
+
+    def __init__(self, channel: Channel, config: Message) -> None:
+        self.channel = channel
+        self.config = config
+        self.tests: list[Message] = []
+        self.runner: Runner | None = None
+
+    def serve(self) -> None:
+        self.channel.send({"ev": "ready"})
+        while True:
+            command = self.channel.receive()
+            op = command.get("op")
+            if op == "load":
+                self.load(command)
+            elif op == "check":
+                self.check(command["indices"])
+            elif op == "time":
+                self.time(command["indices"], {int(k): v for k, v in command["reps"].items()})
+            else:
+                self.channel.send({"ev": "bye", "rss": rusage_peak()})
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+
+    def load(self, command: Message) -> None:
+        module_spec: Message = command["module"]
+        self.tests = command["tests"]
+        for path in reversed(module_spec.get("search_paths", [])):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        for test in self.tests:
+            if test["kind"] == "pytest" and test.get("path"):
+                directory = os.path.dirname(test["path"])
+                if directory not in sys.path:
+                    sys.path.append(directory)
+        name: str = module_spec["name"]
+        filename: str = module_spec["filename"]
+        source: str = module_spec["source"]
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        sys.meta_path.insert(0, CandidateFinder(CandidateLoader(name, source, filename)))
+        sys.modules.pop(name, None)
+        if self.config.get("guard", True):
+            install_guard([self.config["scratch"], "/tmp", "/dev/null"])
+        try:
+            module = importlib.import_module(name)
+            entry = self.resolve_entry(module, module_spec.get("entry", ""))
+        except BaseException as exc:  # candidate module code may raise anything
+            text = format_exception(exc, {filename})
+            if isinstance(exc, SystemExit | KeyboardInterrupt):
+                text = f"module raised {type(exc).__name__} while importing"
+            self.channel.send(
+                {
+                    "ev": "loaded",
+                    "ok": False,
+                    "detail": text,
+                    "memory": isinstance(exc, MemoryError),
+                    "rss": rusage_peak(),
+                }
+            )
+            return
+        ok = entry is None or callable(entry)
+        detail = "" if ok else f"{module_spec.get('entry')} is not callable"
+        if entry is None and not self.tests and module_spec.get("entry"):
+            ok, detail = False, f"{module_spec.get('entry')} not found in module {name}"
+        self.runner = Runner(module, filename, int(self.config["output_bytes"]))
+        self.channel.send({"ev": "loaded", "ok": ok, "detail": detail, "rss": rusage_peak()})
+
+    @staticmethod
+    def resolve_entry(module: types.ModuleType, entry: str) -> Any:
+        value: Any = module
+        for part in entry.split(".") if entry else []:
+            if not hasattr(value, part):
+                return None
+            value = getattr(value, part)
+        return value if entry else None
+
+    def run_once(self, test: Message) -> Outcome:
+        assert self.runner is not None
+        if test["kind"] == "doctest":
+            return self.runner.run_doctest(test)
+        return self.runner.run_assert(test)
+
+    def check(self, indices: list[int]) -> None:
+        pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
+        for index in indices:
+            if index in pytest_tests:
+                continue
+            test = self.tests[index]
+            self.channel.send({"ev": "start", "index": index})
+            outcome = self.run_once(test)
+            assert self.runner is not None
+            wall, cpu = self.runner.last_wall, self.runner.last_cpu
+            peak = None
+            if outcome.status == "passed":
+                tracemalloc.start()
+                try:
+                    self.run_once(test)
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+            self.send_result(index, outcome, wall, cpu, peak)
+        if pytest_tests:
+            self.check_pytest(pytest_tests)
+
+    def plan(self, first_ns: int) -> int:
+        """Repetitions after a first passing run (the parent's rule, for in-session pytest)."""
+        per_run = max(first_ns, 1_000)
+        target, low, high = (int(x) for x in self.config["timing"])
+        wanted = min(max(low - 1, -(-target // per_run) - 1), high - 1)
+        affordable = int(float(self.config["test_timeout_s"]) * 1e9 / 4 / per_run)
+        return max(0, min(wanted, affordable))
+
+    def send_result(
+        self,
+        index: int,
+        outcome: Outcome,
+        wall: int | None,
+        cpu: int | None,
+        peak: int | None,
+        extra: tuple[list[int], list[int]] = ([], []),
+    ) -> None:
+        passed = outcome.status == "passed"
+        self.channel.send(
+            {
+                "walls": extra[0] if passed else [],
+                "cpus": extra[1] if passed else [],
+                "ev": "result",
+                "index": index,
+                "status": outcome.status,
+                "detail": outcome.detail,
+                "wall_ns": wall if passed else None,
+                "cpu_ns": cpu if passed else None,
+                "peak_memory_bytes": peak,
+                "memory": outcome.memory_error,
+                "rss": rusage_peak(),
+            }
+        )
+
+    def check_pytest(self, tests: dict[int, Message]) -> None:
+        session = PytestSession(tests, {})
+        done: set[int] = set()
+
+        def finished(index: int) -> None:
+            done.add(index)
+            outcome = session.verdict(index)
+            walls, cpus = session.samples.get(index, ([], []))
+            self.send_result(
+                index,
+                outcome,
+                walls[0] if walls else None,
+                cpus[0] if cpus else None,
+                session.peak.get(index),
+                (walls[1:], cpus[1:]),
+            )
+
+        session.on_start = lambda index: self.channel.send({"ev": "start", "index": index})
+        session.on_done = finished
+        session.plan = self.plan
+        try:
+            run_pytest(session)
+        except BaseException as exc:
+            session.collect_errors.append(f"pytest aborted: {type(exc).__name__}: {exc}")
+        for index in tests:
+            if index not in done:
+                self.channel.send({"ev": "start", "index": index})
+                outcome = session.verdict(index)
+                if outcome.status == "passed":
+                    outcome = Outcome("error", "pytest session ended before the item finished")
+                self.send_result(index, outcome, None, None, None)
+
+    def time(self, indices: list[int], reps: dict[int, int]) -> None:
+        pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
+        for index in indices:
+            if index in pytest_tests:
+                continue
+            test = self.tests[index]
+            runner = self.runner
+            assert runner is not None
+            self.channel.send({"ev": "start", "index": index})
+            walls: list[int] = []
+            cpus: list[int] = []
+            for _ in range(reps.get(index, 1)):
+                outcome = self.run_once(test)
+                if outcome.status != "passed":
+                    break
+                walls.append(runner.last_wall)
+                cpus.append(runner.last_cpu)
+            self.channel.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
+        if pytest_tests:
+            session = PytestSession(pytest_tests, {i: max(1, reps.get(i, 1)) for i in pytest_tests})
+
+            def finished(index: int) -> None:
+                walls, cpus = session.samples.get(index, ([], []))
+                self.channel.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
+
+            sent: set[int] = set()
+
+            def started(index: int) -> None:
+                sent.add(index)
+                self.channel.send({"ev": "start", "index": index})
+
+            session.on_start = started
+            session.on_done = finished
+            with contextlib.suppress(BaseException):
+                run_pytest(session)
+            for index in pytest_tests:
+                if index not in sent:
+                    self.channel.send({"ev": "start", "index": index})
+                    self.channel.send({"ev": "samples", "index": index, "wall": [], "cpu": []})
+
+
+def apply_limits(config: Message) -> None:
+    """Lower resource limits from inside (harmless duplicates of what the parent set)."""
+    for name, value in config.get("rlimits", {}).items():
+        limit = getattr(resource, name)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, (value, value))
+
+
+def main() -> None:
+    # Running a directory puts it first on sys.path; the single-file harness was never on it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0]) == here:
+        del sys.path[0]
+    config: Message = json.loads(sys.argv[1])
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+    channel = Channel(int(config.get("channel_fd", CHANNEL_FD)))
+    os.chdir(config["scratch"])
+    apply_limits(config)
+    if config.get("preimport_pytest"):
+        preimport_pytest()
+    # Fail loudly rather than silently if a C stack overflow is about to kill us: the parent
+    # sees the signal either way; faulthandler only adds a traceback on stderr.
+    with contextlib.suppress(Exception):
+        import faulthandler
+
+        faulthandler.enable()
+    HarnessLoop(channel, config).serve()
+
+
+if __name__ == "__main__":
+    main()

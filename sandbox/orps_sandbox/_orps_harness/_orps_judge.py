@@ -1,0 +1,343 @@
+"""Running and judging one ``assert`` or doctest test against the loaded candidate.
+
+``Runner`` compiles each test once (``Prepared``), so timing repetitions time the test's own code
+(setup + statement) and not the compiler, then runs it in a fresh namespace seeded with the
+module's globals and returns an ``Outcome`` (status and detail). A single ``assert a == b`` /
+``a != b`` / bare ``assert a`` is evaluated side by side and judged with the trusted comparison;
+doctests compare a literal want type-aware and anything else with ``doctest.OutputChecker``.
+Exceptions become details showing only frames of candidate and test code, never the harness's.
+Part of the harness that runs inside the sandbox: standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import sys
+import time
+import traceback
+import types
+from typing import TYPE_CHECKING, Any
+
+# mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
+if TYPE_CHECKING:
+    from orps_sandbox._orps_harness._orps_channel import Message
+    from orps_sandbox._orps_harness._orps_compare import (
+        NUMBER_TYPES,
+        REPR_LIMIT,
+        builtin_base,
+        safe_repr,
+        values_equal,
+    )
+    from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
+else:
+    from _orps_channel import Message
+    from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
+    from _orps_output import BoundedWriter, trim
+
+TRACEBACK_FRAMES = 3
+
+
+class Outcome:
+    """The verdict of one execution of one test."""
+
+    __slots__ = ("detail", "exit_requested", "memory_error", "status")
+
+    def __init__(self, status: str, detail: str = "") -> None:
+        self.status = status
+        self.detail = detail
+        self.memory_error = False
+        self.exit_requested = False
+
+
+def format_exception(exc: BaseException, trusted_files: set[str]) -> str:
+    """Exception type and message plus the last frames that belong to candidate or test code."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename in trusted_files or frame.filename.startswith("<")
+    ]
+    lines = traceback.format_list(frames[-TRACEBACK_FRAMES:])
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    text = head
+    if lines:
+        text += "\nTraceback (last frames):\n" + "".join(lines).rstrip()
+    return trim(text)
+
+
+def exception_outcome(exc: BaseException, trusted_files: set[str]) -> Outcome:
+    if isinstance(exc, SystemExit | KeyboardInterrupt | GeneratorExit):
+        outcome = Outcome(
+            "error",
+            f"test raised {type(exc).__name__}({safe_repr(getattr(exc, 'code', ''))}): "
+            "exiting or interrupting during a test is not allowed",
+        )
+        outcome.exit_requested = True
+        return outcome
+    if isinstance(exc, MemoryError):
+        outcome = Outcome("error", "MemoryError: the candidate exceeded its memory limit")
+        outcome.memory_error = True
+        return outcome
+    if isinstance(exc, AssertionError):
+        return Outcome("failed", format_exception(exc, trusted_files))
+    return Outcome("error", format_exception(exc, trusted_files))
+
+
+def describe_mismatch(node: ast.expr, source: str, actual: object, expected: object) -> str:
+    text = ast.get_source_segment(source, node) or "value"
+    if isinstance(node, ast.Call):
+        return f"{text} returned {safe_repr(actual)}, expected {safe_repr(expected)}"
+    return f"{text} is {safe_repr(actual)}, expected {safe_repr(expected)}"
+
+
+class Prepared:
+    """A test compiled once, so repetitions time the test and not the compiler."""
+
+    __slots__ = (
+        "expected",
+        "has_literal",
+        "is_expression",
+        "left",
+        "main",
+        "mode",
+        "node",
+        "right",
+        "setup",
+        "source",
+        "want",
+    )
+
+    def __init__(self) -> None:
+        self.setup: types.CodeType | None = None
+        self.main: types.CodeType | None = None
+        self.left: types.CodeType | None = None
+        self.right: types.CodeType | None = None
+        self.mode = "exec"
+        self.node: ast.Assert | None = None
+        self.source = ""
+        self.want = ""
+        self.is_expression = False
+        self.has_literal = False
+        self.expected: Any = None
+
+
+def _expression_code(node: ast.expr) -> types.CodeType:
+    expression = ast.Expression(body=node)
+    ast.fix_missing_locations(expression)
+    return compile(expression, "<test>", "eval", dont_inherit=True)
+
+
+class Runner:
+    """Executes tests of one loaded candidate; each call is one repetition.
+
+    ``last_wall``/``last_cpu`` hold the time of the test's own code (setup + statement), not of
+    namespace preparation or judging.
+    """
+
+    def __init__(self, module: types.ModuleType, filename: str, output_limit: int) -> None:
+        self.module = module
+        self.trusted_files = {filename}
+        self.output_limit = output_limit
+        self.prepared: dict[str, Prepared] = {}
+        self.last_wall = 0
+        self.last_cpu = 0
+
+    def namespace(self) -> dict[str, Any]:
+        return dict(vars(self.module))
+
+    def prepare(self, test: Message) -> Prepared:
+        key = test["id"]
+        cached = self.prepared.get(key)
+        if cached is not None:
+            return cached
+        prepared = Prepared()
+        prepared.source = test["source"]
+        if test.get("setup"):
+            prepared.setup = compile(test["setup"], "<test setup>", "exec", dont_inherit=True)
+        if test["kind"] == "doctest":
+            prepared.want = test.get("expected_output") or ""
+            try:
+                prepared.main = compile(prepared.source, "<doctest>", "eval", dont_inherit=True)
+                prepared.is_expression = True
+            except SyntaxError:
+                prepared.main = compile(prepared.source, "<doctest>", "single", dont_inherit=True)
+            try:
+                prepared.expected = ast.literal_eval(prepared.want.strip())
+                # "..." in a want is doctest's ELLIPSIS, not the Ellipsis literal.
+                prepared.has_literal = "..." not in prepared.want
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                prepared.has_literal = False
+        else:
+            tree = ast.parse(prepared.source, "<test>")
+            prepared.main = compile(tree, "<test>", "exec", dont_inherit=True)
+            if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert):
+                node = tree.body[0]
+                condition = node.test
+                prepared.node = node
+                if (
+                    isinstance(condition, ast.Compare)
+                    and len(condition.ops) == 1
+                    and isinstance(condition.ops[0], ast.Eq | ast.NotEq)
+                ):
+                    prepared.mode = "eq" if isinstance(condition.ops[0], ast.Eq) else "ne"
+                    prepared.left = _expression_code(condition.left)
+                    prepared.right = _expression_code(condition.comparators[0])
+                elif not isinstance(condition, ast.Compare | ast.BoolOp | ast.UnaryOp):
+                    prepared.mode = "truth"
+                    prepared.left = _expression_code(condition)
+        self.prepared[key] = prepared
+        return prepared
+
+    def _clock_start(self) -> tuple[int, int]:
+        return time.perf_counter_ns(), time.thread_time_ns()
+
+    def _clock_stop(self, start: tuple[int, int]) -> None:
+        self.last_wall = time.perf_counter_ns() - start[0]
+        self.last_cpu = time.thread_time_ns() - start[1]
+
+    def run_assert(self, test: Message) -> Outcome:
+        try:
+            prepared = self.prepare(test)
+        except SyntaxError as exc:
+            return Outcome("error", f"the test does not parse: {exc}")
+        namespace = self.namespace()
+        source = prepared.source
+        start = self._clock_start()
+        try:
+            if prepared.setup is not None:
+                exec(prepared.setup, namespace)
+            if prepared.mode == "exec":
+                assert prepared.main is not None
+                exec(prepared.main, namespace)
+                self._clock_stop(start)
+                return Outcome("passed")
+            assert prepared.left is not None
+            left = eval(prepared.left, namespace)
+            right = eval(prepared.right, namespace) if prepared.right is not None else None
+            self._clock_stop(start)
+        except AssertionError as exc:
+            self._clock_stop(start)
+            message = f": {safe_repr(exc.args[0])}" if exc.args else ""
+            return Outcome("failed", trim(f"assertion failed: {source.strip()}{message}"))
+        except BaseException as exc:  # candidate code may raise anything
+            self._clock_stop(start)
+            return exception_outcome(exc, self.trusted_files)
+        try:
+            return self._judge(prepared, left, right, namespace)
+        except BaseException as exc:  # candidate objects may raise anything
+            return exception_outcome(exc, self.trusted_files)
+
+    def _judge(
+        self, prepared: Prepared, left: Any, right: Any, namespace: dict[str, Any]
+    ) -> Outcome:
+        node = prepared.node
+        assert node is not None
+        source = prepared.source
+        message = ""
+        if node.msg is not None:
+            message = " (" + safe_repr(eval(_expression_code(node.msg), namespace)) + ")"
+        condition = node.test
+        if prepared.mode in ("eq", "ne"):
+            assert isinstance(condition, ast.Compare)
+            equal = values_equal(left, right)
+            if prepared.mode == "eq":
+                if equal:
+                    return Outcome("passed")
+                return Outcome(
+                    "failed", describe_mismatch(condition.left, source, left, right) + message
+                )
+            if not equal:
+                return Outcome("passed")
+            text = ast.get_source_segment(source, condition.left) or "value"
+            return Outcome(
+                "failed", f"{text} is {safe_repr(left)}, expected a different value{message}"
+            )
+        value = left
+        if type(value) in NUMBER_TYPES or builtin_base(value) is not None:
+            truth = bool(value)
+        else:
+            truth = value is not None and bool(value)
+        if truth:
+            return Outcome("passed")
+        text = ast.get_source_segment(source, condition) or "value"
+        return Outcome("failed", f"{text} is {safe_repr(value)}, expected a true value{message}")
+
+    def run_doctest(self, test: Message) -> Outcome:
+        try:
+            prepared = self.prepare(test)
+        except SyntaxError as exc:
+            return Outcome("error", f"the example does not parse: {exc}")
+        source, want = prepared.source, prepared.want
+        namespace = self.namespace()
+        capture = BoundedWriter(self.output_limit)
+        real_stdout = sys.stdout
+        value: Any = None
+        start = self._clock_start()
+        try:
+            sys.stdout = capture
+            try:
+                if prepared.setup is not None:
+                    exec(prepared.setup, namespace)
+                    capture = BoundedWriter(self.output_limit)
+                    sys.stdout = capture
+                assert prepared.main is not None
+                if prepared.is_expression:
+                    value = eval(prepared.main, namespace)
+                else:
+                    exec(prepared.main, namespace)
+            finally:
+                sys.stdout = real_stdout
+                self._clock_stop(start)
+        except BaseException as exc:  # candidate code may raise anything
+            if isinstance(exc, SystemExit | KeyboardInterrupt | GeneratorExit | MemoryError):
+                return exception_outcome(exc, self.trusted_files)
+            return self._judge_doctest_exception(exc, want, source)
+        try:
+            return self._judge_doctest(prepared, value, capture.getvalue())
+        except BaseException as exc:  # candidate objects may raise anything
+            return exception_outcome(exc, self.trusted_files)
+
+    def _judge_doctest(self, prepared: Prepared, value: Any, printed: str) -> Outcome:
+        source, want = prepared.source, prepared.want
+        if want.lstrip().startswith("Traceback (most recent call last)"):
+            return Outcome("failed", f"{source.strip()} raised nothing, expected:\n{want.strip()}")
+        if prepared.is_expression and not printed and value is not None and prepared.has_literal:
+            if values_equal(value, prepared.expected):
+                return Outcome("passed")
+            return Outcome(
+                "failed",
+                f"{source.strip()} returned {safe_repr(value)}, expected {want.strip()[:REPR_LIMIT]}",
+            )
+        got = printed
+        if prepared.is_expression and value is not None:
+            got += safe_repr(value, self.output_limit) + "\n"
+        checker = doctest.OutputChecker()
+        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        if checker.check_output(want, got, flags):
+            return Outcome("passed")
+        return Outcome(
+            "failed",
+            trim(f"{source.strip()}\nexpected:\n{want.rstrip()}\ngot:\n{got.rstrip()}"),
+        )
+
+    def _judge_doctest_exception(self, exc: BaseException, want: str, source: str) -> Outcome:
+        got_line = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if want.lstrip().startswith("Traceback (most recent call last)"):
+            match = doctest.DocTestParser._EXCEPTION_RE.match(want)  # type: ignore[attr-defined]
+            want_msg = match.group("msg") if match else want.splitlines()[-1]
+            checker = doctest.OutputChecker()
+            flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+            if checker.check_output(want_msg, got_line + "\n", flags):
+                return Outcome("passed")
+            # doctest also accepts a module-qualified exception name.
+            short = got_line.split(":", 1)
+            qualified = f"{type(exc).__module__}.{short[0]}" + (
+                ":" + short[1] if len(short) > 1 else ""
+            )
+            if checker.check_output(want_msg, qualified + "\n", flags):
+                return Outcome("passed")
+            return Outcome(
+                "failed",
+                trim(f"{source.strip()}\nexpected exception:\n{want_msg.strip()}\ngot: {got_line}"),
+            )
+        return Outcome("error", format_exception(exc, self.trusted_files))

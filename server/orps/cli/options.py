@@ -1,0 +1,120 @@
+"""The command line's shared parts: one-line usage errors, the model and search flags that
+``refine``, ``serve``, ``doctor`` and ``bench`` share, and turning flags into ``Settings``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from orps.settings import Settings, settings_from_environment
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, exit status 1."""
+
+
+def fail(message: str) -> int:
+    print(f"orps: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (plus the exit status 2 argparse uses)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"orps: error: {message} (see '{self.prog} --help')\n")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _int_at_least(1)
+non_negative_int = _int_at_least(0)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model flags of ``refine``, ``serve`` and ``bench``."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--base-url", help="OpenAI-compatible endpoint (env ORPS_BASE_URL)")
+    group.add_argument(
+        "--model",
+        help="model name at the endpoint, or 'local' for the embedded model (env ORPS_MODEL)",
+    )
+    group.add_argument("--model-path", help="run this GGUF file as the local model")
+    group.add_argument(
+        "--api-key-env", help="environment variable holding the API key (default ORPS_API_KEY)"
+    )
+    group.add_argument(
+        "--concurrency",
+        type=positive_int,
+        metavar="N",
+        help="concurrent LLM calls; for the embedded model, copies run side by side "
+        "(default: one per CPU, at most 4)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="do not replay or store replies")
+    group.add_argument("--cache-dir", help="response cache directory")
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("search")
+    group.add_argument("--beam-width", type=positive_int, metavar="K", help="beam width (3)")
+    group.add_argument("--children", type=positive_int, metavar="N", help="children per node (3)")
+    group.add_argument(
+        "--rounds",
+        type=non_negative_int,
+        metavar="T",
+        help="refinement rounds; 0 = first generation only (2)",
+    )
+    group.add_argument("--temperature", type=float, help="sampling temperature (0.5)")
+    group.add_argument(
+        "--max-calls",
+        type=positive_int,
+        metavar="B",
+        help="hard cap on LLM calls, critic included (30)",
+    )
+    group.add_argument("--max-tokens", type=positive_int, help="new tokens per call (1500)")
+    group.add_argument("--seed", type=int, help="sampling seed (0)")
+    group.add_argument("--timeout", type=float, dest="timeout_seconds", help="seconds per test (5)")
+    group.add_argument(
+        "--memory-limit",
+        type=positive_int,
+        dest="memory_limit_mb",
+        metavar="MB",
+        help="memory per candidate (1024)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Environment, then flags; an invalid value is an error here (not a silent default)."""
+    flags: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(args, name, None)
+        if value is not None:
+            flags[name] = value
+    if getattr(args, "no_cache", False):
+        flags["cache"] = False
+    layers = {**settings_from_environment(), **flags}
+    try:
+        return Settings.model_validate(layers)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).replace("_", "-") if err["loc"] else "setting"
+        raise UserError(f"invalid --{name}: {err['msg']}") from None
