@@ -398,8 +398,9 @@ def serve(model_path: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
         raise
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
-    print(f"Serving {model.identity} at http://{host}:{server.port}/v1", flush=True)
     try:
+        # Announced inside the try: a Ctrl-C right after the line still ends cleanly.
+        print(f"Serving {model.identity} at http://{host}:{server.port}/v1", flush=True)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
