@@ -284,7 +284,7 @@ def detect_isolation(
     reasons: list[str] = []
     use_bwrap = False
     if choice == "none":
-        reasons.append("isolation 'none' was requested: no filesystem or network isolation")
+        reasons.append("isolation='none' was requested: no filesystem or network isolation")
     elif not bubblewrap_installed():
         problem = "bubblewrap (bwrap) is not installed"
         if choice == "bubblewrap":
