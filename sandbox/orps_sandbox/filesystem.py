@@ -4,7 +4,7 @@ The sandbox's root is an empty tmpfs, made read-only once everything is mounted.
 bring in what a candidate needs and nothing else: the system's program and library folders, an
 allow-list of ``/etc`` files (no ``shadow``, no ``ssh``, no tool configuration that may hold
 tokens), the interpreter with its prefix and site-packages, the harness, and the module's and
-tests' folders. The engine user's home is never bound (a bound folder inside it is, alone).
+tests' folders. The engine user's home is never bound whole (a bound folder inside it is, alone).
 Inside every bound folder of the project, names that usually hold secrets (``.env``,
 ``.netrc``, ``.git``, credential folders, shell history) are masked. ``/tmp``, ``/dev/shm`` and
 the scratch directory are size-limited tmpfs mounts; ``/run`` is an empty, read-only tmpfs.
@@ -12,6 +12,7 @@ the scratch directory are size-limited tmpfs mounts; ``/run`` is an empty, read-
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import site
@@ -94,6 +95,7 @@ def _collapse(paths: Iterable[str]) -> list[str]:
     return sorted(p for p in unique if not any(p != o and _under(p, o) for o in unique))
 
 
+@functools.cache
 def interpreter_roots() -> tuple[str, ...]:
     """The interpreter's prefixes, site-packages and executable's folder, as real paths."""
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
@@ -104,11 +106,14 @@ def interpreter_roots() -> tuple[str, ...]:
 
 
 def job_binds(paths: Sequence[str]) -> tuple[str, ...]:
-    """The existing folders among ``paths`` (real paths, nested ones dropped) a job binds."""
+    """The existing folders among ``paths`` (real paths, nested ones dropped) a job binds; never
+    a system folder whole, nor the engine user's home (a module directly in it loads from its
+    source all the same, only its siblings are not importable)."""
+    never = {*NEVER_BOUND, os.path.realpath(os.path.expanduser("~"))}
     folders = []
     for raw in paths:
         path = os.path.realpath(raw)
-        if os.path.isdir(path) and path not in NEVER_BOUND:
+        if os.path.isdir(path) and path not in never:
             folders.append(path)
     return tuple(_collapse(folders))
 
@@ -121,8 +126,8 @@ def _symlink_or_bind(path: str) -> list[str]:
     return []
 
 
-def system_arguments() -> list[str]:
-    """Binds for the system folders and the allowed part of ``/etc``."""
+@functools.cache
+def _system_arguments() -> tuple[str, ...]:
     argv: list[str] = []
     for path in SYSTEM_DIRS:
         argv += _symlink_or_bind(path)
@@ -134,7 +139,12 @@ def system_arguments() -> list[str]:
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             argv += ["--ro-bind", path, path]
-    return argv
+    return tuple(argv)
+
+
+def system_arguments() -> list[str]:
+    """Binds for the system folders and the allowed part of ``/etc`` (computed once)."""
+    return list(_system_arguments())
 
 
 def _masks(folder: str) -> list[str]:
