@@ -56,6 +56,8 @@ ProcessLimit = Literal["pids-cgroup", "rlimit-nproc", "none"]
 SANDBOX_UID = 65534
 """The unprivileged uid and gid (``nobody``) a candidate runs as inside its user namespace."""
 PROBE_TIMEOUT_S = 20.0
+DISABLE_USERNS_SINCE = (0, 8)
+"""The bubblewrap release that added ``--disable-userns``."""
 NO_ISOLATION_REMEDY = (
     "or set isolation to 'none' (--isolation none) to run candidates with no OS isolation"
 )
@@ -85,6 +87,26 @@ def required_binds(paths: Sequence[str]) -> tuple[str, ...]:
     return job_binds(paths)
 
 
+@functools.cache
+def bubblewrap_version() -> tuple[int, ...]:
+    """The installed bubblewrap's version, e.g. ``(0, 8, 0)``; ``()`` when it cannot be read."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return ()
+    try:
+        text = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        return tuple(int(part) for part in text.split()[-1].split("."))
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return ()
+
+
+def disables_userns() -> bool:
+    """Whether this bubblewrap can forbid nested user namespaces itself (``--disable-userns``)."""
+    return bubblewrap_version() >= DISABLE_USERNS_SINCE
+
+
 def bubblewrap_arguments(
     limits: Limits, scratch: str, binds: Sequence[str], seccomp_fd: int | None
 ) -> list[str]:
@@ -97,7 +119,7 @@ def bubblewrap_arguments(
         str(SANDBOX_UID),
         "--gid",
         str(SANDBOX_UID),
-        "--disable-userns",
+        *(["--disable-userns"] if disables_userns() else []),
         "--die-with-parent",
         "--new-session",
         "--cap-drop",
@@ -321,6 +343,12 @@ def detect_isolation(
     filter_problem = seccomp_problem()
     if filter_problem:
         reasons.append(filter_problem)
+    if not disables_userns():
+        version = ".".join(str(part) for part in bubblewrap_version()) or "of unknown version"
+        reasons.append(
+            f"bubblewrap {version} has no --disable-userns (0.8+): nested user namespaces are "
+            "stopped by the seccomp filter alone"
+        )
     description = (
         f"bubblewrap (uid {SANDBOX_UID}, no network, no nested namespaces, "
         f"{'seccomp filter, ' if not filter_problem else 'NO seccomp filter, '}"
