@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from orps_sandbox import Limits, ModuleSpec, Sandbox, TestSpec
+from orps_sandbox import IsolationUnavailable, Limits, ModuleSpec, Sandbox, TestSpec
 
 
 def candidate(k: int = 0) -> ModuleSpec:
@@ -45,6 +45,8 @@ async def main(isolation: str) -> None:
     limits = Limits()
     async with Sandbox(limits, isolation=isolation) as sandbox:  # type: ignore[arg-type]
         print(f"isolation: {sandbox.isolation.description}")
+        for reason in sandbox.isolation.reasons:
+            print(f"isolation weaker than the best: {reason}")
         print(f"workers: {sandbox.workers}")
         await sandbox.run(candidate(), tiny_tests(1))  # warm the pool
         await asyncio.sleep(1.0)
@@ -111,4 +113,7 @@ async def main(isolation: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "none"])
-    asyncio.run(main(parser.parse_args().isolation))
+    try:
+        asyncio.run(main(parser.parse_args().isolation))
+    except IsolationUnavailable as exc:
+        sys.exit(f"bench_sandbox: {exc}")

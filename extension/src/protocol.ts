@@ -79,9 +79,18 @@ export interface RunningSearch {
   searchId: string;
 }
 
+/** How candidates are confined: `refused` when bubblewrap is installed but cannot run. */
+export interface IsolationStatus {
+  kind: 'bubblewrap' | 'rlimits' | 'refused' | 'checking' | string;
+  choice: string;
+  description: string;
+  reasons: string[];
+}
+
 export interface StatusPayload {
   model: string;
   running: RunningSearch[];
+  isolation?: IsolationStatus;
 }
 
 export interface RefineArguments {
@@ -160,5 +169,22 @@ export function normaliseStatus(raw: unknown): StatusPayload {
   return {
     model: typeof s.model === 'string' ? s.model : '',
     running: Array.isArray(s.running) ? s.running.filter((r) => r && typeof r.uri === 'string') : [],
+    isolation: normaliseIsolation(s.isolation),
+  };
+}
+
+function normaliseIsolation(raw: unknown): IsolationStatus | undefined {
+  if (typeof raw !== 'object' || raw === null) {
+    return undefined;
+  }
+  const i = raw as Partial<IsolationStatus>;
+  if (typeof i.kind !== 'string') {
+    return undefined;
+  }
+  return {
+    kind: i.kind,
+    choice: typeof i.choice === 'string' ? i.choice : '',
+    description: typeof i.description === 'string' ? i.description : '',
+    reasons: Array.isArray(i.reasons) ? i.reasons.map(String) : [],
   };
 }

@@ -27,6 +27,8 @@ export const SERVER_SETTING_KEYS = [
   'concurrency',
   'timeoutSeconds',
   'memoryLimitMb',
+  'isolation',
+  'scratchLimitMb',
   'requestTimeoutSeconds',
   'cache',
   'cacheDir',

@@ -1,9 +1,10 @@
 /**
  * What the status bar item says: a running search (function, round) and the model in use; a
- * click cancels the running searches, or opens the candidates when none runs.
+ * click cancels the running searches, or opens the candidates when none runs. The tooltip says
+ * how candidates are confined and why that is weaker, if it is; a refused sandbox shows a warning.
  */
 
-import { CandidatesPayload, FunctionRef, StatusPayload } from './protocol';
+import { CandidatesPayload, FunctionRef, IsolationStatus, StatusPayload } from './protocol';
 
 export type ServerState = 'starting' | 'running' | 'stopped' | 'failed';
 
@@ -43,10 +44,12 @@ export function statusView(
   }
   const model = status?.model || configuredModel || 'default model';
   const running = status?.running ?? [];
+  const sandbox = isolationLines(status?.isolation);
   if (running.length === 0) {
+    const refused = status?.isolation?.kind === 'refused';
     return {
-      text: `$(beaker) ORPS: ${model}`,
-      tooltip: `orps server ready · model ${model}\nClick to show the candidates of the function at the cursor.`,
+      text: `${refused ? '$(warning)' : '$(beaker)'} ORPS: ${model}`,
+      tooltip: `orps server ready · model ${model}\n${sandbox}Click to show the candidates of the function at the cursor.`,
       command: Commands.pickCandidate,
     };
   }
@@ -61,7 +64,22 @@ export function statusView(
   });
   return {
     text: `$(loading~spin) ORPS: ${first.name}${round}${more} · ${model}`,
-    tooltip: `${lines.join('\n')}\nModel ${model}. Click to cancel.`,
+    tooltip: `${lines.join('\n')}\nModel ${model}.\n${sandbox}Click to cancel.`,
     command: Commands.cancelSearches,
   };
+}
+
+/** The tooltip's sandbox lines (each ending in a newline), or nothing before the first status. */
+export function isolationLines(isolation: IsolationStatus | undefined): string {
+  if (!isolation) {
+    return '';
+  }
+  if (isolation.kind === 'checking') {
+    return 'Sandbox: checking…\n';
+  }
+  if (isolation.kind === 'refused') {
+    return `Sandbox refused: ${isolation.description}\n`;
+  }
+  const weaker = isolation.reasons.map((r) => `Weaker than the best: ${r}\n`).join('');
+  return `Sandbox: ${isolation.kind} (isolation '${isolation.choice}')\n${weaker}`;
 }

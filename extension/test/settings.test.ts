@@ -33,6 +33,8 @@ const SERVER_DEFAULTS: Record<string, unknown> = {
   concurrency: null,
   timeoutSeconds: 5,
   memoryLimitMb: 1024,
+  isolation: 'auto',
+  scratchLimitMb: 256,
   requestTimeoutSeconds: 120,
   cache: true,
   cacheDir: null,

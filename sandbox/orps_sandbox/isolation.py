@@ -1,14 +1,20 @@
-"""How a sandboxed process is confined: bubblewrap namespaces, resource limits, a pids cgroup.
+"""How a sandboxed process is confined: bubblewrap namespaces, seccomp, resource limits, a pids cgroup.
 
-``detect_isolation`` probes the machine once and says what will be in force and why nothing
-stronger is available. ``Confinement`` turns that decision into the argv, environment and
-pre-exec steps of one worker process:
+``detect_isolation`` probes the machine once and says what will be in force and, when it is
+weaker than the best, why. It fails closed: when bubblewrap is installed but cannot run, it
+raises ``IsolationUnavailable`` with one line naming the cause and the remedy, unless isolation
+was turned off explicitly (``"none"``). The probe runs the very command line a worker runs (same
+binds, same filter), so an interpreter, virtual environment or project under ``/tmp`` is probed
+as it will be used. ``Confinement`` turns the decision into the argv, environment and pre-exec
+steps of one worker process:
 
-* **bubblewrap** (preferred): new user/pid/net/ipc/uts/cgroup namespaces, the whole filesystem
-  bound read-only, a private ``/tmp`` tmpfs, a writable scratch directory bound in as cwd, no
-  network, all capabilities dropped, killed with its parent.
-* **rlimits** (fallback): the same harness with resource limits, its own session, and the
-  in-process guard; no filesystem or network isolation.
+* **bubblewrap** (preferred): new user/pid/net/ipc/uts/cgroup namespaces with uid and gid 65534
+  inside and no nested user namespaces, the seccomp filter of ``orps_sandbox.seccomp``, a root
+  built from read-only binds of only what a candidate needs (``orps_sandbox.filesystem``),
+  size-limited ``/tmp``, ``/dev/shm`` and scratch, no network, all capabilities dropped, killed
+  with its parent.
+* **rlimits** (bubblewrap not installed, or ``"none"``): the same harness with resource limits,
+  its own session and the in-process guard; no filesystem or network isolation.
 
 Process count is bounded by a pids cgroup per worker when the cgroup v1 ``pids`` hierarchy is
 writable (root, as in CI), else by ``RLIMIT_NPROC`` (which the kernel does not apply to root).
@@ -23,78 +29,172 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from orps_sandbox.filesystem import (
+    HARNESS,
+    bind_arguments,
+    job_binds,
+    scratch_arguments,
+    system_arguments,
+    tmpfs_arguments,
+)
+from orps_sandbox.seccomp import open_seccomp_program, seccomp_problem
 from orps_sandbox.spec import Limits
 
 IsolationKind = Literal["bubblewrap", "rlimits"]
 IsolationChoice = Literal["auto", "bubblewrap", "none"]
+ProcessLimit = Literal["pids-cgroup", "rlimit-nproc", "none"]
 
-HARNESS = Path(__file__).with_name("_orps_harness")
-"""The child-side program: a directory run by the interpreter (its ``__main__.py``), stdlib only."""
-HIDDEN_ROOTS = ("/tmp",)
-"""Mount points replaced inside the bubblewrap sandbox; paths below them need explicit binds."""
+SANDBOX_UID = 65534
+"""The unprivileged uid and gid (``nobody``) a candidate runs as inside its user namespace."""
+PROBE_TIMEOUT_S = 20.0
+DISABLE_USERNS_SINCE = (0, 8)
+"""The bubblewrap release that added ``--disable-userns``."""
+NO_ISOLATION_REMEDY = (
+    "or set isolation to 'none' (--isolation none) to run candidates with no OS isolation"
+)
 
-SECRET_DIRS = (".ssh", ".gnupg", ".aws", ".config/gcloud", ".docker", ".kube")
-"""Credential directories of the engine's user, hidden inside the sandbox: stdout flows to an LLM."""
 
+class IsolationInfo(BaseModel):
+    """What confinement is in force, in one human line, and why it is weaker than the best."""
 
-@dataclass(frozen=True)
-class IsolationInfo:
-    """What confinement is in force, in one human line, and why nothing stronger is."""
+    model_config = ConfigDict(frozen=True)
 
     kind: IsolationKind
     description: str
-    reasons: list[str] = field(default_factory=list)
-    process_limit: Literal["pids-cgroup", "rlimit-nproc", "none"] = "none"
+    reasons: list[str] = Field(
+        default_factory=list, description="Why the isolation is weaker than bubblewrap + seccomp."
+    )
+    process_limit: ProcessLimit = "none"
+    seccomp: bool = False
+    choice: IsolationChoice = "auto"
 
 
 class IsolationUnavailable(RuntimeError):
-    """Raised when bubblewrap is demanded explicitly but cannot run here."""
+    """Bubblewrap is demanded (or installed, under ``auto``) but cannot run here: one line."""
+
+
+def required_binds(paths: Sequence[str]) -> tuple[str, ...]:
+    """The folders among ``paths`` a worker binds read-only (the module's and tests' folders)."""
+    return job_binds(paths)
+
+
+@functools.cache
+def bubblewrap_version() -> tuple[int, ...]:
+    """The installed bubblewrap's version, e.g. ``(0, 8, 0)``; ``()`` when it cannot be read."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return ()
+    try:
+        text = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        return tuple(int(part) for part in text.split()[-1].split("."))
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return ()
+
+
+def disables_userns() -> bool:
+    """Whether this bubblewrap can forbid nested user namespaces itself (``--disable-userns``)."""
+    return bubblewrap_version() >= DISABLE_USERNS_SINCE
+
+
+def bubblewrap_arguments(
+    limits: Limits, scratch: str, binds: Sequence[str], seccomp_fd: int | None
+) -> list[str]:
+    """Everything between ``bwrap`` and ``--``: what a worker (and the probe) runs inside."""
+    size = limits.tmpfs_mb * 1024 * 1024
+    argv = [
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        *(["--disable-userns"] if disables_userns() else []),
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "orps-sandbox",
+    ]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    argv += system_arguments()
+    argv += tmpfs_arguments(size)
+    argv += bind_arguments(binds)
+    argv += scratch_arguments(scratch, size)
+    argv += ["--remount-ro", "/"]
+    return argv
+
+
+PROBE_CODE = (
+    "import os, sys\n"
+    "assert os.getuid() == {uid}, 'uid %d inside the sandbox' % os.getuid()\n"
+    "assert os.path.isfile({main!r}), 'the harness is not visible inside the sandbox'\n"
+    "with open('probe', 'w') as handle:\n"
+    "    handle.write('ok')\n"
+)
+
+
+def _remedy(cause: str) -> str:
+    text = cause.lower()
+    if "unknown option" in text or "unrecognized" in text:
+        return "install bubblewrap 0.8 or newer"
+    if "seccomp" in text:
+        return "install a bubblewrap and kernel that support seccomp filters"
+    if "no such file" in text or "execvp" in text or "not visible" in text:
+        return "report this to orps (a folder the interpreter needs was not bound)"
+    return (
+        "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+        "user.max_user_namespaces > 0; in a container, a profile that permits them)"
+    )
 
 
 @functools.cache
 def _bwrap_probe() -> str | None:
-    """None when bubblewrap works here, else the reason it does not."""
+    """None when bubblewrap works here with a worker's exact confinement, else the cause."""
     path = shutil.which("bwrap")
     if path is None:
-        return "bubblewrap (bwrap) is not installed"
+        return None
+    scratch = tempfile.mkdtemp(prefix="orps-probe-")
+    seccomp_fd = open_seccomp_program()
     try:
+        argv = [path, *bubblewrap_arguments(Limits(), scratch, (), seccomp_fd), "--"]
+        code = PROBE_CODE.format(uid=SANDBOX_UID, main=str(HARNESS / "__main__.py"))
+        argv += [sys.executable, "-I", "-X", "utf8", "-c", code]
         result = subprocess.run(
-            [
-                path,
-                "--unshare-all",
-                "--die-with-parent",
-                "--ro-bind",
-                "/",
-                "/",
-                "--tmpfs",
-                "/tmp",
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--cap-drop",
-                "ALL",
-                sys.executable,
-                "-I",
-                "-c",
-                "pass",
-            ],
+            argv,
             capture_output=True,
-            timeout=20,
+            timeout=PROBE_TIMEOUT_S,
             check=False,
+            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            env=_environment(scratch),
+            cwd=scratch,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap failed to start: {exc}"
+        return f"bubblewrap failed to start ({exc})"
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+        shutil.rmtree(scratch, ignore_errors=True)
     if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip().splitlines()
-        return "bubblewrap cannot create namespaces here: " + (message[-1] if message else "?")
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1].strip() if lines else f"exit status {result.returncode}"
     return None
+
+
+def bubblewrap_installed() -> bool:
+    return shutil.which("bwrap") is not None
 
 
 @dataclass(frozen=True)
@@ -183,59 +283,96 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_limit(limits: Limits) -> tuple[ProcessLimit, str, str]:
+    """The process-count bound in force, its description, and the reason when there is none."""
+    cgroup, cgroup_problem = _pids_cgroup()
+    if cgroup is not None:
+        return "pids-cgroup", f"pids cgroup (max {limits.processes})", ""
+    if os.geteuid() != 0:
+        return "rlimit-nproc", f"RLIMIT_NPROC (+{limits.processes})", ""
+    reason = f"running as root and {cgroup_problem}: RLIMIT_NPROC does not bind root"
+    return "none", "no process-count limit", reason
+
+
 def detect_isolation(
     choice: IsolationChoice = "auto", limits: Limits | None = None
 ) -> IsolationInfo:
-    """Probe the machine and describe the strongest confinement available (for ``orps doctor``)."""
+    """The confinement workers will get here, for ``choice``; fails closed.
+
+    Raises ``IsolationUnavailable`` when bubblewrap is installed but cannot run (under
+    ``"auto"`` as under ``"bubblewrap"``) and when ``"bubblewrap"`` is demanded but missing.
+    """
     limits = limits or Limits()
     reasons: list[str] = []
     use_bwrap = False
     if choice == "none":
-        reasons.append("isolation='none' was requested")
+        reasons.append("isolation='none' was requested: no filesystem or network isolation")
+    elif not bubblewrap_installed():
+        problem = "bubblewrap (bwrap) is not installed"
+        if choice == "bubblewrap":
+            raise IsolationUnavailable(
+                f"{problem}: install the 'bubblewrap' package {NO_ISOLATION_REMEDY}"
+            )
+        reasons.append(f"{problem}: install the 'bubblewrap' package for OS isolation")
     else:
-        problem = _bwrap_probe()
-        if problem is None:
-            use_bwrap = True
-        elif choice == "bubblewrap":
-            raise IsolationUnavailable(problem)
-        else:
-            reasons.append(problem)
-    cgroup, cgroup_problem = _pids_cgroup()
-    process_limit: Literal["pids-cgroup", "rlimit-nproc", "none"]
-    if cgroup is not None:
-        process_limit = "pids-cgroup"
-        processes = f"pids cgroup (max {limits.processes})"
-    elif os.geteuid() != 0:
-        process_limit = "rlimit-nproc"
-        processes = f"RLIMIT_NPROC (+{limits.processes})"
-    else:
-        process_limit = "none"
-        processes = "no process-count limit"
-        reasons.append(f"running as root and {cgroup_problem}: RLIMIT_NPROC does not bind root")
-    rlimits = f"rlimits (AS {limits.memory_mb} MB, CPU {limits.cpu_s} s, FSIZE {limits.file_size_mb} MB, NOFILE {limits.open_files})"
-    if use_bwrap:
+        cause = _bwrap_probe()
+        if cause is not None:
+            raise IsolationUnavailable(
+                f"bubblewrap is installed but cannot run here ({cause}); "
+                f"remedy: {_remedy(cause)}, {NO_ISOLATION_REMEDY}"
+            )
+        use_bwrap = True
+    process_limit, processes, process_problem = _process_limit(limits)
+    if process_problem:
+        reasons.append(process_problem)
+    rlimits = (
+        f"rlimits (AS {limits.memory_mb} MB, CPU {limits.cpu_s} s, FSIZE {limits.file_size_mb} MB, "
+        f"NOFILE {limits.open_files})"
+    )
+    if not use_bwrap:
         description = (
-            "bubblewrap (no network, read-only fs, own pid namespace, no capabilities) + "
-            f"{rlimits} + {processes} + guard"
+            f"{rlimits} + {processes} + in-process guard (no filesystem or network isolation)"
         )
-        return IsolationInfo("bubblewrap", description, reasons, process_limit)
-    description = f"{rlimits} + {processes} + in-process guard (no filesystem or network isolation)"
-    return IsolationInfo("rlimits", description, reasons, process_limit)
+        return IsolationInfo(
+            kind="rlimits",
+            description=description,
+            reasons=reasons,
+            process_limit=process_limit,
+            choice=choice,
+        )
+    filter_problem = seccomp_problem()
+    if filter_problem:
+        reasons.append(filter_problem)
+    if not disables_userns():
+        version = ".".join(str(part) for part in bubblewrap_version()) or "of unknown version"
+        reasons.append(
+            f"bubblewrap {version} has no --disable-userns (0.8+): nested user namespaces are "
+            "stopped by the seccomp filter alone"
+        )
+    description = (
+        f"bubblewrap (uid {SANDBOX_UID}, no network, no nested namespaces, "
+        f"{'seccomp filter, ' if not filter_problem else 'NO seccomp filter, '}"
+        f"read-only binds of the interpreter and project only, /tmp, /dev/shm and scratch "
+        f"{limits.tmpfs_mb} MB each, no capabilities) + {rlimits} + {processes} + guard"
+    )
+    return IsolationInfo(
+        kind="bubblewrap",
+        description=description,
+        reasons=reasons,
+        process_limit=process_limit,
+        seccomp=not filter_problem,
+        choice=choice,
+    )
 
 
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def required_binds(paths: Sequence[str]) -> tuple[str, ...]:
-    """Directories that bubblewrap must bind explicitly because they sit under a hidden mount."""
-    binds: set[str] = set()
-    for raw in paths:
-        path = os.path.realpath(raw)
-        if any(_under(path, root) for root in HIDDEN_ROOTS) and os.path.isdir(path):
-            binds.add(path)
-    # Drop binds already covered by a parent bind.
-    return tuple(sorted(b for b in binds if not any(b != o and _under(b, o) for o in binds)))
+def _environment(scratch: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": scratch,
+        "TMPDIR": scratch,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 @dataclass
@@ -245,49 +382,33 @@ class Confinement:
     info: IsolationInfo
     limits: Limits
 
-    def command(self, scratch: str, binds: Sequence[str], config_json: str) -> list[str]:
+    def open_seccomp(self) -> int | None:
+        """A fresh descriptor of the seccomp program for one worker (the caller closes it)."""
+        if self.info.kind != "bubblewrap" or not self.info.seccomp:
+            return None
+        return open_seccomp_program()
+
+    def command(
+        self,
+        scratch: str,
+        binds: Sequence[str],
+        config_json: str,
+        *,
+        seccomp_fd: int | None = None,
+    ) -> list[str]:
         python = [sys.executable, "-I", "-X", "utf8", str(HARNESS), config_json]
         if self.info.kind != "bubblewrap":
             return python
         bwrap = shutil.which("bwrap") or "bwrap"
-        argv = [
+        return [
             bwrap,
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--hostname",
-            "orps-sandbox",
-            "--ro-bind",
-            "/",
-            "/",
-            "--tmpfs",
-            "/tmp",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
+            *bubblewrap_arguments(self.limits, scratch, binds, seccomp_fd),
+            "--",
+            *python,
         ]
-        home = os.path.expanduser("~")
-        for name in SECRET_DIRS:
-            secret = os.path.join(home, name)
-            if os.path.isdir(secret) and not any(_under(secret, b) for b in binds):
-                argv += ["--tmpfs", secret]
-        extra = set(binds) | set(required_binds([str(HARNESS), sys.prefix, sys.base_prefix]))
-        for path in sorted(extra):
-            argv += ["--ro-bind", path, path]
-        argv += ["--bind", scratch, scratch, "--chdir", scratch, "--"]
-        return argv + python
 
     def environment(self, scratch: str) -> dict[str, str]:
-        return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": scratch,
-            "TMPDIR": scratch,
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-        }
+        return _environment(scratch)
 
     def rlimits(self) -> dict[str, int]:
         """Limits applied before exec (and again, harmlessly, by the harness)."""

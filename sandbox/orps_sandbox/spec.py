@@ -74,6 +74,7 @@ class Limits(BaseModel):
     open_files: int = 256
     processes: int = 32
     output_bytes: int = 64 * 1024
+    tmpfs_mb: int = Field(256, ge=1, description="Size of /tmp, /dev/shm and scratch, each.")
 
 
 class TestStatus(StrEnum):

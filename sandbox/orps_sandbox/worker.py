@@ -116,14 +116,18 @@ class WorkerProcess:
             "timing": [TARGET_NS, MIN_RUNS, MAX_RUNS],
             "test_timeout_s": limits.test_timeout_s,
         }
-        argv = self.confinement.command(self.scratch, self.binds, json.dumps(config))
+        seccomp_fd = self.confinement.open_seccomp()
+        argv = self.confinement.command(
+            self.scratch, self.binds, json.dumps(config), seccomp_fd=seccomp_fd
+        )
+        inherited = (child_sock.fileno(),) + (() if seccomp_fd is None else (seccomp_fd,))
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=(child_sock.fileno(),),
+                pass_fds=inherited,
                 env=self.confinement.environment(self.scratch),
                 cwd=self.scratch,
                 start_new_session=True,
@@ -131,6 +135,8 @@ class WorkerProcess:
             )
         finally:
             child_sock.close()
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         self.started = time.monotonic()
         assert self.process.stdout is not None and self.process.stderr is not None
         self._drains = [

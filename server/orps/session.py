@@ -47,11 +47,14 @@ def make_limits(settings: Settings) -> Limits:
         test_timeout_s=settings.timeout_seconds,
         total_timeout_s=max(60.0, settings.timeout_seconds * 20),
         memory_mb=settings.memory_limit_mb,
+        tmpfs_mb=settings.scratch_limit_mb,
     )
 
 
 def make_sandbox(settings: Settings) -> Sandbox:
-    return Sandbox(make_limits(settings))
+    """The sandbox the settings ask for; raises ``IsolationUnavailable`` (one line) when the
+    isolation asked for cannot be had (bubblewrap installed but unable to run fails closed)."""
+    return Sandbox(make_limits(settings), isolation=settings.isolation)
 
 
 def search_config(settings: Settings) -> SearchConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -58,6 +58,18 @@ class Settings(BaseModel):
         5.0, gt=0, le=600, description="Wall-clock limit per test execution."
     )
     memory_limit_mb: int = Field(1024, ge=64, le=65_536, description="Memory limit per candidate.")
+    isolation: Literal["auto", "bubblewrap", "none"] = Field(
+        "auto",
+        description="How candidates are confined: 'auto' uses bubblewrap and refuses to run when "
+        "it is installed but cannot run; 'bubblewrap' demands it; 'none' runs candidates with "
+        "resource limits only (no filesystem or network isolation).",
+    )
+    scratch_limit_mb: int = Field(
+        256,
+        ge=16,
+        le=65_536,
+        description="Size limit of a candidate's /tmp, /dev/shm and scratch directory, each (MB).",
+    )
     request_timeout_seconds: float = Field(
         120.0, gt=0, le=3600, description="Timeout of one LLM request."
     )

@@ -1,17 +1,18 @@
-"""Shared fixtures: sandboxes with short limits, and the check that nothing is left behind."""
+"""Shared fixtures: sandboxes with short limits, the check that nothing is left behind, and the
+rule that a bubblewrap test never skips on a machine where bubblewrap is installed."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import shutil
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from orps_sandbox import (
-    IsolationUnavailable,
     Limits,
     ModuleSpec,
     Sandbox,
@@ -23,10 +24,26 @@ FAST_LIMITS = Limits(test_timeout_s=2.0, total_timeout_s=30.0, memory_mb=512, cp
 
 
 def bubblewrap_available() -> bool:
-    try:
-        return detect_isolation("bubblewrap").kind == "bubblewrap"
-    except IsolationUnavailable:
+    """False only where bwrap is not installed; installed but broken raises (fails the test)."""
+    if shutil.which("bwrap") is None:
         return False
+    return detect_isolation("bubblewrap").kind == "bubblewrap"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Where bwrap is on PATH, a skipped sandbox test is a failure: it must run, not hide."""
+    report = yield
+    bwrap = shutil.which("bwrap")
+    if report.skipped and bwrap is not None and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (
+            f"bubblewrap is installed ({bwrap}) but this sandbox test was skipped: {reason}"
+        )
+    return report
 
 
 requires_bwrap = pytest.mark.skipif(
@@ -101,5 +118,5 @@ async def make_sandbox() -> AsyncIterator[SandboxFactory]:
 @pytest.fixture
 async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
     if not bubblewrap_available():
-        pytest.skip("bubblewrap is not available on this machine")
+        pytest.skip("bubblewrap is not installed on this machine")
     return make_sandbox(isolation="bubblewrap")

@@ -113,6 +113,9 @@ class RunSettings(BaseModel):
     data_dir: str
     machine: str
     sandbox: str = ""
+    sandbox_reasons: list[str] = Field(
+        default_factory=list, description="Why the sandbox was weaker than bubblewrap + seccomp."
+    )
     plus_limit: int = 50
 
 

@@ -76,6 +76,7 @@ def render_report(run: BenchRun, plot_name: str | None = PLOT_FILE) -> str:
         f"- response cache: {'on' if s.cache else 'off'}",
         f"- machine: {s.machine}",
         f"- sandbox: {s.sandbox or 'unknown'}",
+        *(f"- sandbox weaker than the best: {reason}" for reason in s.sandbox_reasons),
         f"- data: `{s.data_dir}`",
         f"- outcomes recorded: {len(run.outcomes)} (started {run.started}, updated {run.updated})",
     ]

@@ -43,6 +43,7 @@ from orps.cli.options import (
     EXIT_OK,
     UserError,
     add_model_options,
+    add_sandbox_options,
     positive_int,
     settings_from_args,
 )
@@ -160,6 +161,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     add_model_options(parser)
+    add_sandbox_options(parser)
     sampling = parser.add_argument_group("sampling and search")
     sampling.add_argument("--seed", type=int, help="sampling seed (0)")
     sampling.add_argument("--max-tokens", type=positive_int, help="new tokens per call (1500)")
@@ -296,6 +298,7 @@ async def _run(args: argparse.Namespace) -> int:
             data_dir=display_path(data_dir),
             machine=machine_description(),
             sandbox=engine.sandbox.isolation.description,
+            sandbox_reasons=list(engine.sandbox.isolation.reasons),
             plus_limit=args.plus_limit,
         )
         store = ResultsStore(out_dir, run_settings, _invocation())

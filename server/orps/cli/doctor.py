@@ -5,17 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orps.cli.options import EXIT_OK, settings_from_args
+from orps.cli.options import EXIT_ERROR, EXIT_OK, settings_from_args
 from orps.model.chat import ModelError
+from orps.session import make_limits
 
 
 async def run_doctor(args: argparse.Namespace) -> int:
-    from orps_sandbox import detect_isolation
+    from orps_sandbox import IsolationUnavailable, detect_isolation
 
     settings = settings_from_args(args)
-    info = detect_isolation()
+    status = EXIT_OK
     print(f"python:    {sys.version.split()[0]} ({sys.executable})")
-    print(f"sandbox:   {info.description}")
+    try:
+        info = detect_isolation(settings.isolation, make_limits(settings))
+    except IsolationUnavailable as exc:
+        print(f"sandbox:   refused (isolation '{settings.isolation}'): {exc}")
+        status = EXIT_ERROR
+    else:
+        print(f"sandbox:   {info.kind} (isolation '{settings.isolation}'): {info.description}")
+        for reason in info.reasons:
+            print(f"           weaker than the best: {reason}")
     try:
         import pytest
 
@@ -46,4 +55,4 @@ async def run_doctor(args: argparse.Namespace) -> int:
         print(f"cache:     {settings.cache_dir or default_cache_dir()}")
     else:
         print("cache:     off")
-    return EXIT_OK
+    return status

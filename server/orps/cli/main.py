@@ -24,6 +24,7 @@ from orps.cli.options import (
     OneLineParser,
     UserError,
     add_model_options,
+    add_sandbox_options,
     add_search_options,
     fail,
     positive_int,
@@ -31,6 +32,7 @@ from orps.cli.options import (
 from orps.model.chat import ModelError
 from orps.project.discovery import TestDiscoveryError
 from orps.project.target import TargetError
+from orps_sandbox import IsolationUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="report the sandbox, model, endpoint and test tools")
     add_model_options(doctor)
+    add_sandbox_options(doctor)
 
     model = sub.add_parser("model", help="the embedded local model")
     model_sub = model.add_subparsers(
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("orps: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UserError, TargetError, TestDiscoveryError, ModelError) as exc:
+    except (UserError, TargetError, TestDiscoveryError, ModelError, IsolationUnavailable) as exc:
         return fail(str(exc))
     except BrokenPipeError:
         with contextlib.suppress(Exception):

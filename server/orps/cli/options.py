@@ -100,6 +100,25 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="memory per candidate (1024)",
     )
+    add_sandbox_options(parser)
+
+
+def add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+    """The sandbox flags of ``refine``, ``bench`` and ``doctor``."""
+    group = parser.add_argument_group("sandbox")
+    group.add_argument(
+        "--isolation",
+        choices=["auto", "bubblewrap", "none"],
+        help="how candidates are confined: auto (bubblewrap; refuse if it is installed but "
+        "cannot run), bubblewrap (demand it), none (resource limits only, no OS isolation)",
+    )
+    group.add_argument(
+        "--scratch-limit",
+        type=positive_int,
+        dest="scratch_limit_mb",
+        metavar="MB",
+        help="size of a candidate's /tmp, /dev/shm and scratch directory, each (256)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -52,6 +52,8 @@ class TerminalView:
             self.console.print(f"[bold]orps[/] refining {event.target}")
             self.console.print(f"  model: {event.model}")
             self.console.print(f"  sandbox: {event.isolation}")
+            for reason in event.isolation_reasons:
+                self.console.print(f"  [yellow]sandbox weaker than the best:[/] {reason}")
             self.console.print(f"  tests: {tests}")
         elif isinstance(event, Warned):
             self.console.print(f"[yellow]warning:[/] {event.message}")
@@ -136,3 +138,9 @@ class TerminalView:
         )
         if result.error:
             self.out.print(f"[red]model error:[/] {result.error}")
+        if result.isolation is not None:
+            weaker = "; ".join(result.isolation.reasons)
+            self.out.print(
+                f"sandbox: {result.isolation.kind}"
+                + (f" [yellow](weaker than the best: {weaker})[/]" if weaker else "")
+            )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from orps.search.records import CandidateSummary, Progress
+from orps_sandbox import IsolationInfo
 
 
 class WireModel(BaseModel):
@@ -103,8 +104,32 @@ class RunningSearch(WireModel):
     search_id: str
 
 
+class IsolationView(WireModel):
+    """How candidates are confined with the current settings, and why that is weaker, if it is.
+
+    ``kind`` is ``bubblewrap`` or ``rlimits``, ``refused`` when searches cannot run (bubblewrap
+    installed but unusable: ``description`` is the one-line cause and remedy), or ``checking``
+    while the probe runs.
+    """
+
+    kind: str
+    choice: str
+    description: str = ""
+    reasons: list[str] = []
+
+    @classmethod
+    def of(cls, info: IsolationInfo) -> IsolationView:
+        return cls(
+            kind=info.kind,
+            choice=info.choice,
+            description=info.description,
+            reasons=list(info.reasons),
+        )
+
+
 class StatusPayload(WireModel):
-    """``orps/status``: the model in use and the searches running now."""
+    """``orps/status``: the model in use, the sandbox's isolation and the searches running now."""
 
     model: str
     running: list[RunningSearch]
+    isolation: IsolationView | None = None

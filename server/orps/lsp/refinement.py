@@ -40,7 +40,7 @@ from orps.search.records import (
     Warned,
 )
 from orps.settings import Settings
-from orps_sandbox import TestSpec
+from orps_sandbox import IsolationUnavailable, TestSpec
 
 if TYPE_CHECKING:
     from orps.search.beam import Search
@@ -271,6 +271,9 @@ class Refinements:
             stopped, error = "model_error", str(exc)
             raise RefinementError(error) from None
         except TestDiscoveryError as exc:
+            stopped, error = "error", str(exc)
+            raise RefinementError(error) from None
+        except IsolationUnavailable as exc:  # fails closed: bubblewrap installed but unusable
             stopped, error = "error", str(exc)
             raise RefinementError(error) from None
         finally:

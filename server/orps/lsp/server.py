@@ -39,6 +39,7 @@ from orps.lsp.functions import (
 )
 from orps.lsp.payload import (
     CandidatesPayload,
+    IsolationView,
     ProgressView,
     RunningSearch,
     StatusPayload,
@@ -78,6 +79,7 @@ class OrpsLanguageServer(LanguageServer):
         self.watcher: TestFileWatcher | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.isolation: IsolationView | None = None
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -135,6 +137,27 @@ class OrpsLanguageServer(LanguageServer):
                 self.show(complaint, types.MessageType.Warning)
         self.shown_complaints = set(complaints)
         self.send_status()
+        self.spawn(self.check_isolation(settings))
+
+    async def check_isolation(self, settings: Settings) -> None:
+        """Probe the isolation the settings ask for (in a thread), then send the status again."""
+        from orps.session import make_limits
+        from orps_sandbox import IsolationUnavailable, detect_isolation
+
+        choice = settings.isolation
+        previous = self.isolation
+        if previous is None or previous.choice != choice:
+            self.isolation = IsolationView(kind="checking", choice=choice)
+        try:
+            info = await asyncio.to_thread(detect_isolation, choice, make_limits(settings))
+            view = IsolationView.of(info)
+        except IsolationUnavailable as exc:
+            view = IsolationView(kind="refused", choice=choice, description=str(exc))
+            if previous is None or previous.description != view.description:
+                self.show(str(exc), types.MessageType.Error)
+        if self.settings.isolation == choice:  # newer settings are checked by their own task
+            self.isolation = view
+            self.send_status()
 
     def model_label(self) -> str:
         settings = self.settings
@@ -225,6 +248,7 @@ class OrpsLanguageServer(LanguageServer):
                 RunningSearch(uri=key.uri, name=key.qualname, search_id=run.search_id)
                 for key, run in self.refinements.running.items()
             ],
+            isolation=self.isolation,
         )
         self.protocol.notify(STATUS_METHOD, status.to_wire())
 

@@ -209,6 +209,7 @@ class Search:
                 test_sources=self.test_sources,
                 model=self.llm.model.identity,
                 isolation=self.sandbox.isolation.description,
+                isolation_reasons=list(self.sandbox.isolation.reasons),
             )
         )
         if not self.tests:
@@ -444,4 +445,5 @@ class Search:
             duplicates=self.duplicates,
             stopped=stopped,
             error=error,
+            isolation=self.sandbox.isolation,
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from orps_sandbox import ExecutionReport
+from orps_sandbox import ExecutionReport, IsolationInfo
 
 
 class Origin(StrEnum):
@@ -105,6 +105,9 @@ class SearchStarted(BaseModel):
     test_sources: list[str]
     model: str
     isolation: str
+    isolation_reasons: list[str] = Field(
+        default_factory=list, description="Why the sandbox is weaker than bubblewrap + seccomp."
+    )
 
 
 class CandidateEvaluated(BaseModel):
@@ -146,6 +149,9 @@ class SearchResult(BaseModel):
     duplicates: int = Field(0, description="Candidates whose AST matched an earlier one.")
     stopped: str = Field("completed", description="completed | budget | cancelled | model_error")
     error: str | None = None
+    isolation: IsolationInfo | None = Field(
+        None, description="The sandbox's confinement in force and why it is weaker, if it is."
+    )
 
 
 class SearchFinished(BaseModel):
