@@ -76,12 +76,15 @@ PYTEST_STARTUP_S = 20.0
 PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
 TAMPER_FLOOR_NS = 10_000_000
-"""Unexplained time below 10 ms (or half the parent's figure) is never called tampering: the
-parent's own event loop may be descheduled on a busy machine."""
+"""CPU time the kernel counted beyond the child's figures, below 10 ms (or half the kernel's
+figure), is never called tampering."""
+WALL_FLOOR_NS = 100_000_000
+"""The same for wall time, with more room: the parent's own event loop may be late to read a
+record on a busy machine, and that delay is not the child's."""
 PER_RUN_ALLOWANCE_NS = 20_000
 """Harness work per repetition outside the child's clock (namespace copy, judging)."""
-CHECK_SLACK_NS = 50_000_000
-"""Event-loop latency the parent's start→result clock may carry while other jobs run."""
+CHECK_SLACK_NS = 100_000_000
+"""Event-loop latency the parent's clock around a check may carry while other jobs run."""
 
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
@@ -113,9 +116,8 @@ class _Job:
     loaded_once: bool = False
     import_detail: str = ""
     first_elapsed: dict[int, int] = field(default_factory=dict)
-    """Parent-measured ns from a test's ``start`` to its ``result`` (less channel overhead)."""
-    parent_per_run: dict[int, list[int]] = field(default_factory=dict)
-    """Per timing command: the parent's wall time per repetition."""
+    """Parent-measured ns around a test's ``check`` command, up to its ``result`` (less the
+    channel's round trip and the time either process waited for a CPU)."""
     flags: list[str] = field(default_factory=list)
     violated: bool = False
 
@@ -354,6 +356,26 @@ class Sandbox:
     async def _check_tests(self, job: _Job, worker: WorkerProcess, indices: list[int]) -> list[int]:
         """Run tests once; returns the indices still without a result if the worker was lost.
 
+        Assert and doctest tests go one per ``check`` command, so the parent's clock around the
+        command bounds the child's figure; pytest items go together (a session is costly).
+        """
+        batches = [[i] for i in indices if job.tests[i].kind is not TestKind.PYTEST]
+        pytest_items = [i for i in indices if job.tests[i].kind is TestKind.PYTEST]
+        if pytest_items:
+            batches.append(pytest_items)
+        for number, batch in enumerate(batches):
+            lost = await self._check_batch(job, worker, batch)
+            if job.violated:
+                return []
+            if lost is not None:
+                return lost + [i for later in batches[number + 1 :] for i in later]
+        return []
+
+    async def _check_batch(
+        self, job: _Job, worker: WorkerProcess, indices: list[int]
+    ) -> list[int] | None:
+        """One ``check`` command; None when every test reported, else the tests still to run.
+
         Each test has one hard deadline from its ``start`` record (records that follow do not
         extend it); the memory run after its ``result`` has an allowance of its own, so tracing a
         correct but slow test never turns it into a timeout.
@@ -362,9 +384,8 @@ class Sandbox:
         current: int | None = None
         stage = ""  # "" between tests, "result" while a test runs, "memory" while it is traced
         pytest_started = False
-        started_at = 0.0
-        clock_at_start: tuple[int, int] | None = None
         deadline = time.monotonic() + self._test_allowance(job, pending, pytest_started)
+        clocks = _Clocks(worker)
         try:
             await worker.send({"op": "check", "indices": pending})
             while True:
@@ -374,8 +395,7 @@ class Sandbox:
                 if isinstance(record, Start):
                     if stage or record.index not in pending:
                         raise ProtocolViolation(f"an unexpected start of test {record.index}")
-                    current, stage, started_at = record.index, "result", now
-                    clock_at_start = worker.clock()
+                    current, stage = record.index, "result"
                     if job.tests[current].kind is TestKind.PYTEST:
                         pytest_started = True
                     allowance = self._test_allowance(job, pending, pytest_started)
@@ -383,9 +403,10 @@ class Sandbox:
                 elif isinstance(record, Result):
                     if stage != "result" or record.index != current:
                         raise ProtocolViolation(f"an unexpected result for test {record.index}")
-                    after = worker.clock()
-                    waited = (after[1] - clock_at_start[1] if after and clock_at_start else 0) / 1e9
-                    self._record(job, record.index, record, now - started_at - waited, worker)
+                    elapsed, cpu = clocks.elapsed_ns(), clocks.cpu_ns()
+                    if job.tests[record.index].kind is TestKind.PYTEST:
+                        cpu = None  # the session's set-up and repetitions share the clock
+                    self._record(job, record.index, record, elapsed, cpu, worker)
                     stage = "memory"
                     deadline = now + self.limits.test_timeout_s
                 elif isinstance(record, Memory):
@@ -398,7 +419,7 @@ class Sandbox:
                 elif isinstance(record, Done):
                     if stage or pending:
                         raise ProtocolViolation("the check ended before every test reported")
-                    return []
+                    return None
                 else:
                     raise ProtocolViolation(f"'{record.ev}' arrived during a check")
         except TimeoutError:
@@ -448,7 +469,13 @@ class Sandbox:
         job.planned.clear()
 
     def _record(
-        self, job: _Job, index: int, record: Result, elapsed_s: float, worker: WorkerProcess
+        self,
+        job: _Job,
+        index: int,
+        record: Result,
+        elapsed_ns: int,
+        cpu_ns: int | None,
+        worker: WorkerProcess,
     ) -> None:
         job.rss = max(job.rss, record.rss)
         test = job.tests[index]
@@ -467,14 +494,16 @@ class Sandbox:
             return
         if record.wall_ns is None or record.cpu_ns is None:
             raise ProtocolViolation(f"test {test.id} passed without a timing")
-        elapsed_ns = int(elapsed_s * 1e9)
         job.first[index] = (record.wall_ns, record.cpu_ns)
-        job.first_elapsed[index] = max(0, elapsed_ns - worker.overhead_ns)
+        job.first_elapsed[index] = elapsed_ns
         if test.kind is TestKind.PYTEST:
             # repeated inside the pytest session already: sessions are too costly to interleave
             job.walls[index] = list(record.walls)
             job.cpus[index] = list(record.cpus)
-            if sum(record.walls) + record.wall_ns > elapsed_ns + CHECK_SLACK_NS:
+            if (
+                sum(record.walls) + record.wall_ns
+                > elapsed_ns + worker.overhead_ns + CHECK_SLACK_NS
+            ):
                 self._tampered(job, index, "the child reported more time than had passed")
         else:
             unexplained = job.first_elapsed[index] - record.wall_ns
@@ -486,7 +515,18 @@ class Sandbox:
                     f"{job.first_elapsed[index]:,} ns",
                 )
                 return
-            job.planned[index] = planned_repetitions(record.wall_ns, self.limits.test_timeout_s)
+            if cpu_ns is not None and cpu_ns - record.cpu_ns > max(CHECK_SLACK_NS, cpu_ns // 2):
+                self._tampered(
+                    job,
+                    index,
+                    f"the child reported {record.cpu_ns:,} ns of CPU for a run the kernel "
+                    f"counted at {cpu_ns:,} ns",
+                )
+                return
+            # Planned from the parent's figure too, so a child that under-reports its first run
+            # cannot make the parent ask for more runs than the budget covers.
+            per_run = max(record.wall_ns, job.first_elapsed[index] // 2)
+            job.planned[index] = planned_repetitions(per_run, self.limits.test_timeout_s)
 
     async def _time_round(self, job: _Job, round_number: int) -> None:
         reps: dict[int, int] = {}
@@ -526,13 +566,13 @@ class Sandbox:
         ``TAMPER_FLOOR_NS`` or half, plus ``PER_RUN_ALLOWANCE_NS`` a run); so must the CPU time
         the kernel counted. Otherwise the candidate is ``timing_tampered``.
         """
-        budget = self.limits.test_timeout_s + 4 * count * job.first[index][0] / 1e9
-        before = worker.clock()
-        sent = time.perf_counter_ns()
+        per_run = max(job.first[index][0], job.first_elapsed.get(index, 0))
+        budget = self.limits.test_timeout_s + 4 * count * per_run / 1e9
+        clocks = _Clocks(worker)
         deadline = time.monotonic() + budget
         await worker.send({"op": "time", "indices": [index], "reps": {index: count}})
         samples: TimingSamples | None = None
-        elapsed_ns = 0
+        parent_ns = 0
         seen_start = False
         while True:
             remaining = max(0.01, deadline - time.monotonic())
@@ -540,21 +580,21 @@ class Sandbox:
             if isinstance(record, Start) and record.index == index and not seen_start:
                 seen_start = True
             elif isinstance(record, TimingSamples) and record.index == index and samples is None:
-                elapsed_ns = time.perf_counter_ns() - sent
+                parent_ns = clocks.elapsed_ns()
                 samples = record
             elif isinstance(record, Done) and samples is not None:
                 break
             else:
                 raise ProtocolViolation(f"'{record.ev}' arrived out of order while timing")
-        after = worker.clock()
         walls, cpus = list(samples.wall), list(samples.cpu)
         if len(walls) != len(cpus) or len(walls) > count:
             raise ProtocolViolation("timing samples do not match the repetitions asked for")
         if walls:
-            waited = after[1] - before[1] if before and after else 0
-            parent_ns = max(0, elapsed_ns - worker.overhead_ns - waited)
             slack = len(walls) * PER_RUN_ALLOWANCE_NS
-            if parent_ns - sum(walls) > max(TAMPER_FLOOR_NS, parent_ns // 2) + slack:
+            if sum(walls) + TAMPER_FLOOR_NS < sum(cpus) // 2:
+                self._tampered(job, index, "the child reported less wall time than CPU time")
+                return
+            if parent_ns - sum(walls) > max(WALL_FLOOR_NS, parent_ns // 2) + slack:
                 self._tampered(
                     job,
                     index,
@@ -562,11 +602,11 @@ class Sandbox:
                     "by the parent's clock",
                 )
                 return
-            if sum(walls) > elapsed_ns + CHECK_SLACK_NS:
+            if sum(walls) > clocks.wall_ns + CHECK_SLACK_NS:
                 self._tampered(job, index, "the child reported more time than had passed")
                 return
-            if before is not None and after is not None:
-                parent_cpu = after[0] - before[0]
+            parent_cpu = clocks.cpu_ns()
+            if parent_cpu is not None:
                 if parent_cpu - sum(cpus) > max(TAMPER_FLOOR_NS, parent_cpu // 2) + slack:
                     self._tampered(
                         job,
@@ -575,7 +615,6 @@ class Sandbox:
                         f"{parent_cpu:,} ns",
                     )
                     return
-            job.parent_per_run.setdefault(index, []).append(parent_ns // len(walls))
         job.walls.setdefault(index, []).extend(walls)
         job.cpus.setdefault(index, []).extend(cpus)
         if len(walls) < count:
@@ -758,26 +797,24 @@ class Sandbox:
 
     @staticmethod
     def _figures(job: _Job, index: int) -> dict[str, Any]:
-        """A passing test's timing fields: the child's median, never below what the parent saw.
+        """A passing test's timing fields: the child's median, checked against the parent.
 
-        The child's samples give the median and its noise; the parent's own wall time around the
-        same runs bounds them from below (half its per-run figure), so a child that reports a
-        skewed distribution with the right total gains at most a factor of two, and a child that
-        reports less than half the time the parent measured is flagged as tampering earlier.
+        The child's samples give the median and its noise; every timing command was already
+        checked against the parent's clocks (``_time_test``). A test timed by a single run (slow
+        tests) never reports less than half the parent's own figure for that run.
         """
         walls = job.walls.get(index, [])
         cpus = job.cpus.get(index, [])
         first_wall, first_cpu = job.first[index]
-        parent = list(job.parent_per_run.get(index, []))
+        floor = 0
         if len(walls) < 3:
             walls = [first_wall, *walls]
             cpus = [first_cpu, *cpus]
             if job.tests[index].kind is not TestKind.PYTEST:
-                parent.append(job.first_elapsed.get(index, 0))
+                floor = job.first_elapsed.get(index, 0) // 2
         wall = summarise(walls)
         cpu = summarise(cpus)
         median = wall.median if wall else None
-        floor = sorted(parent)[len(parent) // 2] // 2 if parent else 0
         if median is not None and median < floor:
             median = floor
         return {
@@ -819,6 +856,30 @@ class Sandbox:
             stderr=_join_output(job.stderr, self.limits.output_bytes),
             isolation=self._info.description,
         )
+
+
+class _Clocks:
+    """The parent's clocks around one command: wall time less the channel's round trip and the
+    time the kernel kept the harness waiting for a CPU, and the harness's CPU time, both from the
+    kernel's accounting (``/proc/<pid>/schedstat``)."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self.start = worker.clock()
+        self.sent = time.perf_counter_ns()
+        self.wall_ns = 0
+
+    def elapsed_ns(self) -> int:
+        self.wall_ns = time.perf_counter_ns() - self.sent
+        now = self.worker.clock()
+        waited = now[1] - self.start[1] if now is not None and self.start is not None else 0
+        return max(0, self.wall_ns - self.worker.overhead_ns - waited)
+
+    def cpu_ns(self) -> int | None:
+        now = self.worker.clock()
+        if now is None or self.start is None:
+            return None
+        return now[0] - self.start[0]
 
 
 def _join_output(parts: list[str], limit: int) -> str:
