@@ -2,13 +2,16 @@
 
 The public surface is the ``Sandbox`` (run one candidate or a batch), ``detect_isolation`` (what
 confinement this machine offers, for ``orps doctor``), ``compare_runtime``/``faster`` (the noise-
-aware ranking rule) and the typed records of ``orps_sandbox.spec``.
+aware ranking rule), ``screen`` (the AST tampering screen for candidate code) and the typed records
+of ``orps_sandbox.spec``.
 """
 
 from orps_sandbox.isolation import IsolationInfo, IsolationUnavailable, detect_isolation
 from orps_sandbox.measurement import compare_runtime, faster, total_runtime
 from orps_sandbox.sandbox import Sandbox
+from orps_sandbox.screening import Screening, screen
 from orps_sandbox.spec import (
+    INTEGRITY_STATUSES,
     ExecutionReport,
     ExecutionStatus,
     Limits,
@@ -20,6 +23,7 @@ from orps_sandbox.spec import (
 )
 
 __all__ = [
+    "INTEGRITY_STATUSES",
     "ExecutionReport",
     "ExecutionStatus",
     "IsolationInfo",
@@ -27,6 +31,7 @@ __all__ = [
     "Limits",
     "ModuleSpec",
     "Sandbox",
+    "Screening",
     "TestKind",
     "TestResult",
     "TestSpec",
@@ -34,5 +39,6 @@ __all__ = [
     "compare_runtime",
     "detect_isolation",
     "faster",
+    "screen",
     "total_runtime",
 ]

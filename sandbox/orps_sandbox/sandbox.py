@@ -37,6 +37,18 @@ from orps_sandbox.isolation import (
     required_binds,
 )
 from orps_sandbox.measurement import ROUNDS, planned_repetitions, summarise
+from orps_sandbox.protocol import (
+    Bye,
+    Done,
+    Loaded,
+    Memory,
+    Pong,
+    ProtocolViolation,
+    Ready,
+    Result,
+    Start,
+    TimingSamples,
+)
 from orps_sandbox.spec import (
     ExecutionReport,
     ExecutionStatus,
@@ -47,10 +59,13 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
+from orps_sandbox.verdicts import judge
 from orps_sandbox.worker import Message, WorkerGone, WorkerProcess
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 STATUS_PRIORITY = [
+    ExecutionStatus.PROTOCOL_VIOLATION,
+    ExecutionStatus.TIMING_TAMPERED,
     ExecutionStatus.IMPORT_ERROR,
     ExecutionStatus.MEMORY_LIMIT,
     ExecutionStatus.TIMEOUT,
@@ -58,6 +73,18 @@ STATUS_PRIORITY = [
 ]
 READY_TIMEOUT_S = 30.0
 PYTEST_STARTUP_S = 20.0
+PINGS = 3
+"""Round trips measured on each fresh worker; the smallest is its channel overhead."""
+TAMPER_FLOOR_NS = 10_000_000
+"""CPU time the kernel counted beyond the child's figures, below 10 ms (or half the kernel's
+figure), is never called tampering."""
+WALL_FLOOR_NS = 100_000_000
+"""The same for wall time, with more room: the parent's own event loop may be late to read a
+record on a busy machine, and that delay is not the child's."""
+PER_RUN_ALLOWANCE_NS = 20_000
+"""Harness work per repetition outside the child's clock (namespace copy, judging)."""
+CHECK_SLACK_NS = 100_000_000
+"""Event-loop latency the parent's clock around a check may carry while other jobs run."""
 
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
@@ -88,6 +115,11 @@ class _Job:
     wall_s: float = 0.0
     loaded_once: bool = False
     import_detail: str = ""
+    first_elapsed: dict[int, int] = field(default_factory=dict)
+    """Parent-measured ns around a test's ``check`` command, up to its ``result`` (less the
+    channel's round trip and the time either process waited for a CPU)."""
+    flags: list[str] = field(default_factory=list)
+    violated: bool = False
 
 
 def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]:
@@ -278,6 +310,8 @@ class Sandbox:
         try:
             await worker.send(message)
             reply = await asyncio.wait_for(worker.receive(), budget)
+            if not isinstance(reply, Loaded):
+                raise ProtocolViolation(f"'{reply.ev}' arrived where 'loaded' was due")
         except TimeoutError:
             await self._retire(job)
             detail = f"importing the module exceeded {budget:g} s"
@@ -296,12 +330,15 @@ class Sandbox:
             job.events.append((self._death_status(number), detail))
             job.import_detail = detail
             return False
-        job.rss = max(job.rss, int(reply.get("rss") or 0))
-        if not reply.get("ok"):
-            detail = str(reply.get("detail") or "import failed")
+        except ProtocolViolation as exc:
+            await self._violate(job, str(exc))
+            return False
+        job.rss = max(job.rss, reply.rss)
+        if not reply.ok:
+            detail = reply.detail or "import failed"
             job.import_detail = f"module failed to import: {detail}"
             status = ExecutionStatus.IMPORT_ERROR
-            if reply.get("memory"):
+            if reply.memory:
                 status = ExecutionStatus.MEMORY_LIMIT
             job.events.append((status, job.import_detail))
             await self._retire(job)
@@ -309,29 +346,88 @@ class Sandbox:
         job.loaded_once = True
         return True
 
+    def _test_allowance(self, job: _Job, pending: Sequence[int], pytest_started: bool) -> float:
+        """Seconds a test may take from its ``start`` (pytest's first item also gets start-up)."""
+        allowance = self.limits.test_timeout_s
+        if not pytest_started and any(job.tests[i].kind is TestKind.PYTEST for i in pending):
+            allowance += PYTEST_STARTUP_S  # import, plugins and collection come first
+        return allowance
+
     async def _check_tests(self, job: _Job, worker: WorkerProcess, indices: list[int]) -> list[int]:
-        """Run tests once; returns the indices still without a result if the worker was lost."""
+        """Run tests once; returns the indices still without a result if the worker was lost.
+
+        Assert and doctest tests go one per ``check`` command, so the parent's clock around the
+        command bounds the child's figure; pytest items go together (a session is costly).
+        """
+        batches = [[i] for i in indices if job.tests[i].kind is not TestKind.PYTEST]
+        pytest_items = [i for i in indices if job.tests[i].kind is TestKind.PYTEST]
+        if pytest_items:
+            batches.append(pytest_items)
+        for number, batch in enumerate(batches):
+            lost = await self._check_batch(job, worker, batch)
+            if job.violated:
+                return []
+            if lost is not None:
+                return lost + [i for later in batches[number + 1 :] for i in later]
+        return []
+
+    async def _check_batch(
+        self, job: _Job, worker: WorkerProcess, indices: list[int]
+    ) -> list[int] | None:
+        """One ``check`` command; None when every test reported, else the tests still to run.
+
+        Each test has one hard deadline from its ``start`` record (records that follow do not
+        extend it); the memory run after its ``result`` has an allowance of its own, so tracing a
+        correct but slow test never turns it into a timeout.
+        """
         pending = list(indices)
         current: int | None = None
+        stage = ""  # "" between tests, "result" while a test runs, "memory" while it is traced
+        pytest_started = False
+        deadline = time.monotonic() + self._test_allowance(job, pending, pytest_started)
+        clocks = _Clocks(worker)
         try:
             await worker.send({"op": "check", "indices": pending})
-            while pending:
-                allowance = self.limits.test_timeout_s
-                if current is None and any(job.tests[i].kind is TestKind.PYTEST for i in pending):
-                    allowance += PYTEST_STARTUP_S  # import, plugins and collection come first
-                budget = min(allowance, job.deadline - time.monotonic())
-                message = await asyncio.wait_for(worker.receive(), max(0.01, budget))
-                event = message.get("ev")
-                index = int(message.get("index", -1))
-                if event == "start" and index in pending:
-                    current = index
-                elif event == "result" and index in pending:
-                    self._record(job, index, message)
-                    pending.remove(index)
-                    current = None
-            return []
+            while True:
+                budget = min(deadline, job.deadline) - time.monotonic()
+                record = await asyncio.wait_for(worker.receive(), max(0.01, budget))
+                now = time.monotonic()
+                if isinstance(record, Start):
+                    if stage or record.index not in pending:
+                        raise ProtocolViolation(f"an unexpected start of test {record.index}")
+                    current, stage = record.index, "result"
+                    if job.tests[current].kind is TestKind.PYTEST:
+                        pytest_started = True
+                    allowance = self._test_allowance(job, pending, pytest_started)
+                    deadline = now + allowance
+                elif isinstance(record, Result):
+                    if stage != "result" or record.index != current:
+                        raise ProtocolViolation(f"an unexpected result for test {record.index}")
+                    elapsed, cpu = clocks.elapsed_ns(), clocks.cpu_ns()
+                    if job.tests[record.index].kind is TestKind.PYTEST:
+                        cpu = None  # the session's set-up and repetitions share the clock
+                    self._record(job, record.index, record, elapsed, cpu, worker)
+                    stage = "memory"
+                    deadline = now + self.limits.test_timeout_s
+                elif isinstance(record, Memory):
+                    if stage != "memory" or record.index != current:
+                        raise ProtocolViolation(f"an unexpected memory figure for {record.index}")
+                    job.peaks[record.index] = record.peak
+                    pending.remove(record.index)
+                    current, stage = None, ""
+                    deadline = now + self._test_allowance(job, pending, pytest_started)
+                elif isinstance(record, Done):
+                    if stage or pending:
+                        raise ProtocolViolation("the check ended before every test reported")
+                    return None
+                else:
+                    raise ProtocolViolation(f"'{record.ev}' arrived during a check")
         except TimeoutError:
             await self._retire(job)
+            if stage == "memory" and current is not None:
+                # Only the memory figure is lost: the test keeps its verdict.
+                job.peaks[current] = None
+                return [i for i in pending if i != current]
             victim = current if current is not None else pending[0]
             if time.monotonic() >= job.deadline - 0.01:
                 self._expire(job, pending)
@@ -343,34 +439,94 @@ class Sandbox:
         except WorkerGone:
             description, number = await worker.exit_description()
             await self._retire(job)
+            if stage == "memory" and current is not None:
+                job.peaks[current] = None
+                return [i for i in pending if i != current]
+            if not pending:
+                return []
             victim = current if current is not None else pending[0]
             text = f"process {description} during the test"
             job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
             job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
             return [i for i in pending if i != victim]
+        except ProtocolViolation as exc:
+            await self._violate(job, str(exc))
+            return []
 
-    def _record(self, job: _Job, index: int, message: Message) -> None:
-        job.rss = max(job.rss, int(message.get("rss") or 0))
-        try:
-            status = TestStatus(str(message.get("status")))
-        except ValueError:
-            status = TestStatus.ERROR
-        detail = str(message.get("detail") or "")
-        if message.get("memory"):
-            job.events.append(
-                (ExecutionStatus.MEMORY_LIMIT, f"test {job.tests[index].id}: {detail}")
-            )
+    async def _violate(self, job: _Job, reason: str) -> None:
+        """A record failed a check: kill the worker and believe nothing more from this job."""
+        await self._retire(job)
+        text = f"protocol violation: {reason}"
+        job.flags.append(text)
+        job.events.append((ExecutionStatus.PROTOCOL_VIOLATION, text))
+        job.violated = True
+        job.planned.clear()
+
+    def _tampered(self, job: _Job, index: int, reason: str) -> None:
+        text = f"timing tampered in test {job.tests[index].id}: {reason}"
+        job.flags.append(text)
+        job.events.append((ExecutionStatus.TIMING_TAMPERED, text))
+        job.planned.clear()
+
+    def _record(
+        self,
+        job: _Job,
+        index: int,
+        record: Result,
+        elapsed_ns: int,
+        cpu_ns: int | None,
+        worker: WorkerProcess,
+    ) -> None:
+        job.rss = max(job.rss, record.rss)
+        test = job.tests[index]
+        status = TestStatus(record.status)
+        detail = record.detail
+        if record.judge is not None:
+            verdict = judge(test, record.judge)
+            if verdict is not None:
+                passed, text = verdict
+                status = TestStatus.PASSED if passed else TestStatus.FAILED
+                detail = text
+        if record.memory:
+            job.events.append((ExecutionStatus.MEMORY_LIMIT, f"test {test.id}: {detail}"))
         job.results[index] = self._result(job, index, status, detail)
-        job.peaks[index] = _int_or_none(message.get("peak_memory_bytes"))
-        wall, cpu = _int_or_none(message.get("wall_ns")), _int_or_none(message.get("cpu_ns"))
-        if status is TestStatus.PASSED and wall is not None and cpu is not None:
-            job.first[index] = (wall, cpu)
-            if job.tests[index].kind is TestKind.PYTEST:
-                # repeated inside the pytest session already: sessions are too costly to interleave
-                job.walls[index] = [int(x) for x in message.get("walls", [])]
-                job.cpus[index] = [int(x) for x in message.get("cpus", [])]
-            else:
-                job.planned[index] = planned_repetitions(wall, self.limits.test_timeout_s)
+        if status is not TestStatus.PASSED:
+            return
+        if record.wall_ns is None or record.cpu_ns is None:
+            raise ProtocolViolation(f"test {test.id} passed without a timing")
+        job.first[index] = (record.wall_ns, record.cpu_ns)
+        job.first_elapsed[index] = elapsed_ns
+        if test.kind is TestKind.PYTEST:
+            # repeated inside the pytest session already: sessions are too costly to interleave
+            job.walls[index] = list(record.walls)
+            job.cpus[index] = list(record.cpus)
+            if (
+                sum(record.walls) + record.wall_ns
+                > elapsed_ns + worker.overhead_ns + CHECK_SLACK_NS
+            ):
+                self._tampered(job, index, "the child reported more time than had passed")
+        else:
+            unexplained = job.first_elapsed[index] - record.wall_ns
+            if unexplained > CHECK_SLACK_NS and record.wall_ns < job.first_elapsed[index] / 2:
+                self._tampered(
+                    job,
+                    index,
+                    f"the child reported {record.wall_ns:,} ns for a run the parent timed at "
+                    f"{job.first_elapsed[index]:,} ns",
+                )
+                return
+            if cpu_ns is not None and cpu_ns - record.cpu_ns > max(CHECK_SLACK_NS, cpu_ns // 2):
+                self._tampered(
+                    job,
+                    index,
+                    f"the child reported {record.cpu_ns:,} ns of CPU for a run the kernel "
+                    f"counted at {cpu_ns:,} ns",
+                )
+                return
+            # Planned from the parent's figure too, so a child that under-reports its first run
+            # cannot make the parent ask for more runs than the budget covers.
+            per_run = max(record.wall_ns, job.first_elapsed[index] // 2)
+            job.planned[index] = planned_repetitions(per_run, self.limits.test_timeout_s)
 
     async def _time_round(self, job: _Job, round_number: int) -> None:
         reps: dict[int, int] = {}
@@ -388,40 +544,95 @@ class Sandbox:
             if worker is None or not await self._load(job, worker):
                 job.planned.clear()
                 return
-        budget = self.limits.test_timeout_s + sum(
-            4 * n * job.first[i][0] / 1e9 for i, n in reps.items()
-        )
+        for index in sorted(reps):
+            if job.violated or index not in job.planned:
+                return
+            try:
+                await self._time_test(job, worker, index, reps[index])
+            except (TimeoutError, WorkerGone):
+                # A test that passed once now hangs or kills the process: stop timing this job.
+                await self._retire(job)
+                job.planned.clear()
+                return
+            except ProtocolViolation as exc:
+                await self._violate(job, str(exc))
+                return
+
+    async def _time_test(self, job: _Job, worker: WorkerProcess, index: int, count: int) -> None:
+        """One ``time`` command for one test, timed by the parent around it (wall and CPU).
+
+        The parent's wall time, less the channel's round trip and the time the kernel kept the
+        harness waiting for a CPU, must be explained by the child's samples (within
+        ``TAMPER_FLOOR_NS`` or half, plus ``PER_RUN_ALLOWANCE_NS`` a run); so must the CPU time
+        the kernel counted. Otherwise the candidate is ``timing_tampered``.
+        """
+        per_run = max(job.first[index][0], job.first_elapsed.get(index, 0))
+        budget = self.limits.test_timeout_s + 4 * count * per_run / 1e9
+        clocks = _Clocks(worker)
         deadline = time.monotonic() + budget
-        pending = set(reps)
-        try:
-            await worker.send({"op": "time", "indices": sorted(reps), "reps": reps})
-            while pending:
-                remaining = max(0.01, deadline - time.monotonic())
-                message = await asyncio.wait_for(worker.receive(), remaining)
-                if message.get("ev") != "samples":
-                    continue
-                index = int(message.get("index", -1))
-                pending.discard(index)
-                walls = [int(x) for x in message.get("wall", [])]
-                cpus = [int(x) for x in message.get("cpu", [])]
-                job.walls.setdefault(index, []).extend(walls)
-                job.cpus.setdefault(index, []).extend(cpus)
-                if len(walls) < reps.get(index, 0):
-                    job.planned.pop(index, None)  # stopped passing: keep what we have
-        except (TimeoutError, WorkerGone):
-            # A test that passed once now hangs or kills the process: stop timing this job.
-            await self._retire(job)
-            job.planned.clear()
+        await worker.send({"op": "time", "indices": [index], "reps": {index: count}})
+        samples: TimingSamples | None = None
+        parent_ns = 0
+        seen_start = False
+        while True:
+            remaining = max(0.01, deadline - time.monotonic())
+            record = await asyncio.wait_for(worker.receive(), remaining)
+            if isinstance(record, Start) and record.index == index and not seen_start:
+                seen_start = True
+            elif isinstance(record, TimingSamples) and record.index == index and samples is None:
+                parent_ns = clocks.elapsed_ns()
+                samples = record
+            elif isinstance(record, Done) and samples is not None:
+                break
+            else:
+                raise ProtocolViolation(f"'{record.ev}' arrived out of order while timing")
+        walls, cpus = list(samples.wall), list(samples.cpu)
+        if len(walls) != len(cpus) or len(walls) > count:
+            raise ProtocolViolation("timing samples do not match the repetitions asked for")
+        if walls:
+            slack = len(walls) * PER_RUN_ALLOWANCE_NS
+            if sum(walls) + TAMPER_FLOOR_NS < sum(cpus) // 2:
+                self._tampered(job, index, "the child reported less wall time than CPU time")
+                return
+            if parent_ns - sum(walls) > max(WALL_FLOOR_NS, parent_ns // 2) + slack:
+                self._tampered(
+                    job,
+                    index,
+                    f"{len(walls)} runs reported as {sum(walls):,} ns took {parent_ns:,} ns "
+                    "by the parent's clock",
+                )
+                return
+            if sum(walls) > clocks.wall_ns + CHECK_SLACK_NS:
+                self._tampered(job, index, "the child reported more time than had passed")
+                return
+            parent_cpu = clocks.cpu_ns()
+            if parent_cpu is not None:
+                if parent_cpu - sum(cpus) > max(TAMPER_FLOOR_NS, parent_cpu // 2) + slack:
+                    self._tampered(
+                        job,
+                        index,
+                        f"the child reported {sum(cpus):,} ns of CPU where the kernel counted "
+                        f"{parent_cpu:,} ns",
+                    )
+                    return
+        job.walls.setdefault(index, []).extend(walls)
+        job.cpus.setdefault(index, []).extend(cpus)
+        if len(walls) < count:
+            job.planned.pop(index, None)  # stopped passing: keep what we have
 
     async def _finish(self, job: _Job) -> None:
         worker = job.worker
-        if worker is not None and worker.alive():
+        if worker is not None and worker.alive() and not job.violated:
             try:
                 await worker.send({"op": "finish"})
                 reply = await asyncio.wait_for(worker.receive(), 2.0)
-                job.rss = max(job.rss, int(reply.get("rss") or 0))
+                if not isinstance(reply, Bye):
+                    raise ProtocolViolation(f"'{reply.ev}' arrived where 'bye' was due")
+                job.rss = max(job.rss, reply.rss)
             except (TimeoutError, WorkerGone):
                 pass
+            except ProtocolViolation as exc:
+                await self._violate(job, str(exc))
         await self._retire(job)
 
     # -- workers --------------------------------------------------------------------------------
@@ -461,7 +672,9 @@ class Sandbox:
         try:
             await worker.start(preimport_pytest)
             reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
-        except (TimeoutError, WorkerGone, OSError) as exc:
+            if isinstance(reply, Ready):
+                await self._calibrate(worker)
+        except (TimeoutError, WorkerGone, OSError, ProtocolViolation) as exc:
             await worker.kill()
             self._live.discard(worker)
             stderr = worker.stderr.text().strip()[-500:]
@@ -469,9 +682,23 @@ class Sandbox:
         except BaseException:
             await asyncio.shield(worker.kill())
             raise
-        if reply.get("ev") != "ready":
+        if not isinstance(reply, Ready):
             await worker.kill()
             raise WorkerGone("unexpected first record from the harness")
+
+    @staticmethod
+    async def _calibrate(worker: WorkerProcess) -> None:
+        """Measure the channel's round trip before any candidate code exists in the worker."""
+        trips: list[int] = []
+        for _ in range(PINGS):
+            sent = time.perf_counter_ns()
+            await worker.send({"op": "ping"})
+            reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
+            if not isinstance(reply, Pong):
+                raise ProtocolViolation(f"'{reply.ev}' arrived where 'pong' was due")
+            trips.append(time.perf_counter_ns() - sent)
+        worker.overhead_ns = min(trips)
+        worker.find_harness()
 
     def _keep_filled(self, key: _PoolKey) -> None:
         if self._closed:
@@ -568,28 +795,45 @@ class Sandbox:
             instructions=None,
         )
 
+    @staticmethod
+    def _figures(job: _Job, index: int) -> dict[str, Any]:
+        """A passing test's timing fields: the child's median, checked against the parent.
+
+        The child's samples give the median and its noise; every timing command was already
+        checked against the parent's clocks (``_time_test``). A test timed by a single run (slow
+        tests) never reports less than half the parent's own figure for that run.
+        """
+        walls = job.walls.get(index, [])
+        cpus = job.cpus.get(index, [])
+        first_wall, first_cpu = job.first[index]
+        floor = 0
+        if len(walls) < 3:
+            walls = [first_wall, *walls]
+            cpus = [first_cpu, *cpus]
+            if job.tests[index].kind is not TestKind.PYTEST:
+                floor = job.first_elapsed.get(index, 0) // 2
+        wall = summarise(walls)
+        cpu = summarise(cpus)
+        median = wall.median if wall else None
+        if median is not None and median < floor:
+            median = floor
+        return {
+            "wall_ns": median,
+            "wall_ns_spread": wall.spread if wall else None,
+            "cpu_ns": cpu.median if cpu else None,
+            "runs": wall.runs if wall else 0,
+            "peak_memory_bytes": job.peaks.get(index),
+        }
+
     def _report(self, job: _Job) -> ExecutionReport:
         tests: list[TestResult] = []
         for index in range(len(job.tests)):
             result = job.results[index]
-            if result.status is TestStatus.PASSED:
-                walls = job.walls.get(index, [])
-                cpus = job.cpus.get(index, [])
-                first_wall, first_cpu = job.first.get(index, (0, 0))
-                if len(walls) < 3:
-                    walls = [first_wall, *walls]
-                    cpus = [first_cpu, *cpus]
-                wall = summarise(walls)
-                cpu = summarise(cpus)
-                result = result.model_copy(
-                    update={
-                        "wall_ns": wall.median if wall else None,
-                        "wall_ns_spread": wall.spread if wall else None,
-                        "cpu_ns": cpu.median if cpu else None,
-                        "runs": wall.runs if wall else 0,
-                        "peak_memory_bytes": job.peaks.get(index),
-                    }
-                )
+            if job.violated:
+                detail = "not believed: the worker broke the protocol"
+                result = self._result(job, index, TestStatus.ERROR, detail)
+            elif result.status is TestStatus.PASSED and index in job.first:
+                result = result.model_copy(update=self._figures(job, index))
             tests.append(result)
         status = ExecutionStatus.COMPLETED
         details: list[str] = []
@@ -602,6 +846,7 @@ class Sandbox:
             status = ExecutionStatus.IMPORT_ERROR
             details.append(job.import_detail)
         return ExecutionReport(
+            flags=list(dict.fromkeys(job.flags)),
             status=status,
             detail="\n".join(dict.fromkeys(details)),
             tests=tests,
@@ -613,8 +858,28 @@ class Sandbox:
         )
 
 
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) else None
+class _Clocks:
+    """The parent's clocks around one command: wall time less the channel's round trip and the
+    time the kernel kept the harness waiting for a CPU, and the harness's CPU time, both from the
+    kernel's accounting (``/proc/<pid>/schedstat``)."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self.start = worker.clock()
+        self.sent = time.perf_counter_ns()
+        self.wall_ns = 0
+
+    def elapsed_ns(self) -> int:
+        self.wall_ns = time.perf_counter_ns() - self.sent
+        now = self.worker.clock()
+        waited = now[1] - self.start[1] if now is not None and self.start is not None else 0
+        return max(0, self.wall_ns - self.worker.overhead_ns - waited)
+
+    def cpu_ns(self) -> int | None:
+        now = self.worker.clock()
+        if now is None or self.start is None:
+            return None
+        return now[0] - self.start[0]
 
 
 def _join_output(parts: list[str], limit: int) -> str:

@@ -115,6 +115,18 @@ class ExecutionStatus(StrEnum):
     MEMORY_LIMIT = "memory_limit"
     CRASHED = "crashed"
     CANCELLED = "cancelled"
+    PROTOCOL_VIOLATION = "protocol_violation"
+    """The worker sent a record that failed its schema, its authentication, its order or its
+    size caps: nothing it reported is believed."""
+    TIMING_TAMPERED = "timing_tampered"
+    """The timings the child reported disagree with what the parent measured around the same
+    commands by more than the channel's measured overhead allows."""
+
+
+INTEGRITY_STATUSES = frozenset(
+    {ExecutionStatus.PROTOCOL_VIOLATION, ExecutionStatus.TIMING_TAMPERED}
+)
+"""Statuses that mean the candidate reached for the judge: it is never ranked first or applied."""
 
 
 class ExecutionReport(BaseModel):
@@ -128,6 +140,14 @@ class ExecutionReport(BaseModel):
     stdout: str = ""
     stderr: str = ""
     isolation: str = ""
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Integrity findings (protocol violations, tampered timings), one line each.",
+    )
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags) or self.status in INTEGRITY_STATUSES
 
     @property
     def passed(self) -> int:

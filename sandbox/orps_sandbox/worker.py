@@ -1,8 +1,12 @@
 """The parent's handle on one confined harness process: spawn, talk, drain output, kill.
 
 A worker serves exactly one candidate and is then killed. Records come only over the private
-socket (length-prefixed JSON); stdout and stderr are drained continuously and only their heads
-are kept, so an output flood costs the engine neither memory nor a stuck pipe.
+socket, each checked by ``orps_sandbox.protocol`` (size cap before reading, keyed tag, schema,
+sequence) with a key sent as the worker's first command, before any candidate code runs; stdout
+and stderr are drained continuously and only their heads are kept, so an output flood costs the
+engine neither memory nor a stuck pipe. The parent's own clocks live here too: ``clock`` reads the
+harness process's CPU time and run-queue wait from the kernel (``/proc/<pid>/schedstat``), and
+``overhead_ns`` is the channel's round trip, measured with ``ping`` before the candidate is loaded.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import psutil
 
 from orps_sandbox.isolation import Confinement, PidsCgroup, _pids_cgroup
 from orps_sandbox.measurement import MAX_RUNS, MIN_RUNS, TARGET_NS
+from orps_sandbox.protocol import Record, check_size, parse_record
 
 Message = dict[str, Any]
-MAX_RECORD = 64 * 1024 * 1024
+CLOCK_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 class WorkerGone(Exception):
@@ -88,6 +93,11 @@ class WorkerProcess:
         self._drains: list[asyncio.Task[None]] = []
         self.killed = False
         self.started = 0.0
+        self._key = os.urandom(32)
+        self._seq = 0
+        self.harness_pid: int | None = None
+        self.overhead_ns = 0
+        """The channel's round trip (min of a few pings before any candidate code ran)."""
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +154,39 @@ class WorkerProcess:
             asyncio.create_task(self._drain(self.process.stderr, self.stderr)),
         ]
         self._reader, self._writer = await asyncio.open_connection(sock=parent_sock)
+        await self.send({"op": "key", "key": self._key.hex()})
+
+    def find_harness(self) -> None:
+        """Remember the harness's pid (under bubblewrap, the python below the bwrap processes)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.process.pid)
+            for process in [root, *root.children(recursive=True)]:
+                if process.name().startswith("python"):
+                    self.harness_pid = process.pid
+
+    def clock(self) -> tuple[int, int] | None:
+        """(ns on a CPU, ns runnable but waiting for one) of the harness, from the kernel.
+
+        ``/proc/<pid>/schedstat`` counts in nanoseconds; where the kernel lacks it, utime + stime
+        from ``/proc/<pid>/stat`` (10 ms ticks) stand in and the wait is unknown (0).
+        """
+        if self.harness_pid is None:
+            return None
+        try:
+            with open(f"/proc/{self.harness_pid}/schedstat", "rb") as handle:
+                run, wait = handle.read().split()[:2]
+            return int(run), int(wait)
+        except (OSError, ValueError):
+            pass
+        try:
+            with open(f"/proc/{self.harness_pid}/stat", "rb") as handle:
+                raw = handle.read()
+            fields = raw[raw.rfind(b")") + 2 :].split()
+            return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_NS, 0
+        except (OSError, IndexError, ValueError):
+            return None
 
     @staticmethod
     async def _drain(stream: asyncio.StreamReader, head: OutputHead) -> None:
@@ -164,21 +207,20 @@ class WorkerProcess:
         except (ConnectionError, OSError) as exc:
             raise WorkerGone(str(exc)) from exc
 
-    async def receive(self) -> Message:
-        """The next record; raises WorkerGone on EOF or a malformed record."""
+    async def receive(self) -> Record:
+        """The next record; WorkerGone on EOF, ProtocolViolation on a record that fails a check."""
         if self._reader is None:
             raise WorkerGone("not started")
         try:
             header = await self._reader.readexactly(4)
             (size,) = struct.unpack("!I", header)
-            if size > MAX_RECORD:
-                raise WorkerGone("oversized record")
-            value = json.loads(await self._reader.readexactly(size))
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError) as exc:
+            check_size(size)
+            frame = await self._reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             raise WorkerGone(str(exc)) from exc
-        if not isinstance(value, dict):
-            raise WorkerGone("malformed record")
-        return value
+        record = parse_record(self._key, frame, self._seq)
+        self._seq += 1
+        return record
 
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None and not self.killed

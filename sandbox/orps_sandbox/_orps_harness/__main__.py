@@ -7,8 +7,13 @@ them by accident, and it is then removed. The harness uses the standard library 
 imported lazily for pytest items) and never imports ``orps_sandbox``. ``HarnessLoop`` serves one
 candidate, driven by the parent's commands over the channel (fd 3), never over stdout:
 
-``load`` (module + tests) → ``loaded``; ``check`` (test indices) → ``start``/``result`` per test;
-``time`` (indices + repetitions) → ``start``/``samples`` per test; ``finish`` → ``bye``.
+``key`` (first, before anything else) authenticates every later record; ``ping`` → ``pong`` (the
+parent measures the channel's round trip before candidate code exists); ``load`` (module + tests)
+→ ``loaded``; ``check`` (test indices) → ``start``/``result``/``memory`` per test, then ``done``;
+``time`` (indices + repetitions) → ``start``/``samples`` per test, then ``done``; ``finish`` →
+``bye``. A ``result`` carries plain type-tagged values (``judge``) when the parent can judge the
+comparison itself; the memory run under tracemalloc comes after the ``result``, so it never counts
+against the test's own timeout, and it is skipped for tests too slow to trace cheaply.
 
 Before any candidate code runs, the guard disables process, signal and destructive file APIs. The
 guard is defence in depth only: the boundary is the OS confinement set up by the parent.
@@ -49,6 +54,10 @@ else:
     from _orps_pytest import PytestSession, preimport_pytest, run_pytest
 
 
+MEMORY_RUN_SHARE = 20
+"""Tests slower than 1/20 of the test timeout skip the tracemalloc run (it costs up to ~12x)."""
+
+
 def rusage_peak() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -60,23 +69,32 @@ class HarnessLoop:
 
     def __init__(self, channel: Channel, config: Message) -> None:
         self.channel = channel
+        # Bound now, before candidate code: wrapping ``Channel.send`` later changes nothing here.
+        self.send = channel.send
         self.config = config
+        self.memory_cutoff_ns = int(float(config["test_timeout_s"]) * 1e9 / MEMORY_RUN_SHARE)
         self.tests: list[Message] = []
         self.runner: Runner | None = None
 
     def serve(self) -> None:
-        self.channel.send({"ev": "ready"})
+        self.send({"ev": "ready"})
         while True:
             command = self.channel.receive()
             op = command.get("op")
-            if op == "load":
+            if op == "ping":
+                self.send({"ev": "pong"})
+            elif op == "load":
                 self.load(command)
             elif op == "check":
                 self.check(command["indices"])
+                self.send({"ev": "done"})
             elif op == "time":
+                assert self.runner is not None
+                self.runner.encode_values = False
                 self.time(command["indices"], {int(k): v for k, v in command["reps"].items()})
+                self.send({"ev": "done"})
             else:
-                self.channel.send({"ev": "bye", "rss": rusage_peak()})
+                self.send({"ev": "bye", "rss": rusage_peak()})
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(0)
@@ -107,7 +125,7 @@ class HarnessLoop:
             text = format_exception(exc, {filename})
             if isinstance(exc, SystemExit | KeyboardInterrupt):
                 text = f"module raised {type(exc).__name__} while importing"
-            self.channel.send(
+            self.send(
                 {
                     "ev": "loaded",
                     "ok": False,
@@ -122,7 +140,7 @@ class HarnessLoop:
         if entry is None and not self.tests and module_spec.get("entry"):
             ok, detail = False, f"{module_spec.get('entry')} not found in module {name}"
         self.runner = Runner(module, filename, int(self.config["output_bytes"]))
-        self.channel.send({"ev": "loaded", "ok": ok, "detail": detail, "rss": rusage_peak()})
+        self.send({"ev": "loaded", "ok": ok, "detail": detail, "rss": rusage_peak()})
 
     @staticmethod
     def resolve_entry(module: types.ModuleType, entry: str) -> Any:
@@ -145,19 +163,22 @@ class HarnessLoop:
             if index in pytest_tests:
                 continue
             test = self.tests[index]
-            self.channel.send({"ev": "start", "index": index})
+            self.send({"ev": "start", "index": index})
             outcome = self.run_once(test)
             assert self.runner is not None
             wall, cpu = self.runner.last_wall, self.runner.last_cpu
+            self.send_result(index, outcome, wall, cpu)
             peak = None
-            if outcome.status == "passed":
+            if outcome.status == "passed" and wall <= self.memory_cutoff_ns:
+                self.runner.encode_values = False
                 tracemalloc.start()
                 try:
                     self.run_once(test)
                     peak = tracemalloc.get_traced_memory()[1]
                 finally:
                     tracemalloc.stop()
-            self.send_result(index, outcome, wall, cpu, peak)
+                    self.runner.encode_values = True
+            self.send({"ev": "memory", "index": index, "peak": peak})
         if pytest_tests:
             self.check_pytest(pytest_tests)
 
@@ -175,21 +196,21 @@ class HarnessLoop:
         outcome: Outcome,
         wall: int | None,
         cpu: int | None,
-        peak: int | None,
         extra: tuple[list[int], list[int]] = ([], []),
     ) -> None:
-        passed = outcome.status == "passed"
-        self.channel.send(
+        # Timings go with every verdict the parent may turn into a pass (it judges values itself).
+        timed = outcome.status == "passed" or outcome.judge is not None
+        self.send(
             {
-                "walls": extra[0] if passed else [],
-                "cpus": extra[1] if passed else [],
+                "walls": extra[0] if timed else [],
+                "cpus": extra[1] if timed else [],
                 "ev": "result",
                 "index": index,
                 "status": outcome.status,
                 "detail": outcome.detail,
-                "wall_ns": wall if passed else None,
-                "cpu_ns": cpu if passed else None,
-                "peak_memory_bytes": peak,
+                "wall_ns": wall if timed else None,
+                "cpu_ns": cpu if timed else None,
+                "judge": outcome.judge,
                 "memory": outcome.memory_error,
                 "rss": rusage_peak(),
             }
@@ -208,24 +229,26 @@ class HarnessLoop:
                 outcome,
                 walls[0] if walls else None,
                 cpus[0] if cpus else None,
-                session.peak.get(index),
                 (walls[1:], cpus[1:]),
             )
+            self.send({"ev": "memory", "index": index, "peak": session.peak.get(index)})
 
-        session.on_start = lambda index: self.channel.send({"ev": "start", "index": index})
+        session.on_start = lambda index: self.send({"ev": "start", "index": index})
         session.on_done = finished
         session.plan = self.plan
+        session.memory_cutoff_ns = self.memory_cutoff_ns
         try:
             run_pytest(session)
         except BaseException as exc:
             session.collect_errors.append(f"pytest aborted: {type(exc).__name__}: {exc}")
         for index in tests:
             if index not in done:
-                self.channel.send({"ev": "start", "index": index})
+                self.send({"ev": "start", "index": index})
                 outcome = session.verdict(index)
                 if outcome.status == "passed":
                     outcome = Outcome("error", "pytest session ended before the item finished")
-                self.send_result(index, outcome, None, None, None)
+                self.send_result(index, outcome, None, None)
+                self.send({"ev": "memory", "index": index, "peak": None})
 
     def time(self, indices: list[int], reps: dict[int, int]) -> None:
         pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
@@ -235,7 +258,7 @@ class HarnessLoop:
             test = self.tests[index]
             runner = self.runner
             assert runner is not None
-            self.channel.send({"ev": "start", "index": index})
+            self.send({"ev": "start", "index": index})
             walls: list[int] = []
             cpus: list[int] = []
             for _ in range(reps.get(index, 1)):
@@ -244,19 +267,19 @@ class HarnessLoop:
                     break
                 walls.append(runner.last_wall)
                 cpus.append(runner.last_cpu)
-            self.channel.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
+            self.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
         if pytest_tests:
             session = PytestSession(pytest_tests, {i: max(1, reps.get(i, 1)) for i in pytest_tests})
 
             def finished(index: int) -> None:
                 walls, cpus = session.samples.get(index, ([], []))
-                self.channel.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
+                self.send({"ev": "samples", "index": index, "wall": walls, "cpu": cpus})
 
             sent: set[int] = set()
 
             def started(index: int) -> None:
                 sent.add(index)
-                self.channel.send({"ev": "start", "index": index})
+                self.send({"ev": "start", "index": index})
 
             session.on_start = started
             session.on_done = finished
@@ -264,8 +287,8 @@ class HarnessLoop:
                 run_pytest(session)
             for index in pytest_tests:
                 if index not in sent:
-                    self.channel.send({"ev": "start", "index": index})
-                    self.channel.send({"ev": "samples", "index": index, "wall": [], "cpu": []})
+                    self.send({"ev": "start", "index": index})
+                    self.send({"ev": "samples", "index": index, "wall": [], "cpu": []})
 
 
 def apply_limits(config: Message) -> None:

@@ -1,15 +1,20 @@
-"""The child's end of the results channel: length-prefixed JSON records over an inherited socket.
+"""The child's end of the results channel: authenticated, length-prefixed JSON records.
 
 The parent believes only records that arrive on this socket (fd 3 unless the configuration says
-otherwise), never anything printed on stdout, so a candidate that prints a fake result line and
-exits forges nothing. ``Channel`` captures the functions it uses (``sendall``, ``recv``,
-``json.dumps``/``loads``, ``struct.pack``/``unpack``) when it is created, before any candidate
-code runs, so patching those functions later does not change what the harness sends. Like every
-module of the harness, it runs inside the sandbox and uses the standard library only.
+otherwise), never anything printed on stdout. Before any candidate code runs, the parent sends a
+fresh random key as the first command; every record the child sends then carries a sequence number
+and a keyed BLAKE2b tag over its bytes, so bytes a candidate writes to the descriptor itself (or
+replays) fail authentication in the parent. ``Channel`` captures the functions it uses
+(``sendall``, ``recv``, ``json.dumps``/``loads``, ``struct.pack``/``unpack``, ``blake2b``) when it is
+created, and ``HarnessLoop`` keeps its bound ``send``, so patching those functions or wrapping
+``Channel.send`` later does not change what the harness sends. The key lives only in this object:
+reaching it needs frame walks or ``gc``, which the tampering screen flags. Like every module of the
+harness, it runs inside the sandbox and uses the standard library only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -17,6 +22,7 @@ import struct
 from typing import Any
 
 CHANNEL_FD = 3
+TAG_BYTES = 16
 
 Message = dict[str, Any]
 
@@ -32,10 +38,16 @@ class Channel:
         self._loads = json.loads
         self._pack = struct.pack
         self._unpack = struct.unpack
+        self._blake2b = hashlib.blake2b
+        self._seq = 0
+        self._key = bytes.fromhex(str(self.receive().get("key", "")))
 
     def send(self, message: Message) -> None:
+        message["seq"] = self._seq
+        self._seq += 1
         data = self._dumps(message).encode()
-        self._sendall(self._pack("!I", len(data)) + data)
+        tag = self._blake2b(data, key=self._key, digest_size=TAG_BYTES).digest()
+        self._sendall(self._pack("!I", len(data) + TAG_BYTES) + tag + data)
 
     def receive(self) -> Message:
         header = self._read_exact(4)

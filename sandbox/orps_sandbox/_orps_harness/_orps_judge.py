@@ -5,6 +5,9 @@
 module's globals and returns an ``Outcome`` (status and detail). A single ``assert a == b`` /
 ``a != b`` / bare ``assert a`` is evaluated side by side and judged with the trusted comparison;
 doctests compare a literal want type-aware and anything else with ``doctest.OutputChecker``.
+Where both sides are plain data (``_orps_values.encode``), the outcome also carries them
+type-tagged in ``Outcome.judge`` and the parent judges again outside this process: its verdict is
+the one that counts, so a candidate that patches the comparison here gains nothing.
 Exceptions become details showing only frames of candidate and test code, never the harness's.
 Part of the harness that runs inside the sandbox: standard library only.
 """
@@ -30,24 +33,39 @@ if TYPE_CHECKING:
         values_equal,
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
+    from orps_sandbox._orps_harness._orps_values import Unencodable, encode
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
+    from _orps_values import Unencodable, encode
 
 TRACEBACK_FRAMES = 3
+# Captured at import, before candidate code: patching ``time.perf_counter_ns`` changes nothing here.
+_PERF_COUNTER_NS = time.perf_counter_ns
+_THREAD_TIME_NS = time.thread_time_ns
 
 
 class Outcome:
     """The verdict of one execution of one test."""
 
-    __slots__ = ("detail", "exit_requested", "memory_error", "status")
+    __slots__ = ("detail", "exit_requested", "judge", "memory_error", "status")
 
     def __init__(self, status: str, detail: str = "") -> None:
         self.status = status
         self.detail = detail
         self.memory_error = False
         self.exit_requested = False
+        self.judge: Message | None = None
+        """Plain type-tagged values for the parent's own judgement, when both sides encode."""
+
+
+def judge_payload(mode: str, actual: object, expected: object) -> Message | None:
+    """The values of one comparison as plain data, or None when either side is not plain."""
+    try:
+        return {"mode": mode, "actual": encode(actual), "expected": encode(expected)}
+    except Unencodable:
+        return None
 
 
 def format_exception(exc: BaseException, trusted_files: set[str]) -> str:
@@ -141,6 +159,8 @@ class Runner:
         self.prepared: dict[str, Prepared] = {}
         self.last_wall = 0
         self.last_cpu = 0
+        self.encode_values = True
+        """Send values for the parent to judge (the correctness run; timing runs skip it)."""
 
     def namespace(self) -> dict[str, Any]:
         return dict(vars(self.module))
@@ -189,11 +209,11 @@ class Runner:
         return prepared
 
     def _clock_start(self) -> tuple[int, int]:
-        return time.perf_counter_ns(), time.thread_time_ns()
+        return _PERF_COUNTER_NS(), _THREAD_TIME_NS()
 
     def _clock_stop(self, start: tuple[int, int]) -> None:
-        self.last_wall = time.perf_counter_ns() - start[0]
-        self.last_cpu = time.thread_time_ns() - start[1]
+        self.last_wall = _PERF_COUNTER_NS() - start[0]
+        self.last_cpu = _THREAD_TIME_NS() - start[1]
 
     def run_assert(self, test: Message) -> Outcome:
         try:
@@ -223,9 +243,12 @@ class Runner:
             self._clock_stop(start)
             return exception_outcome(exc, self.trusted_files)
         try:
-            return self._judge(prepared, left, right, namespace)
+            outcome = self._judge(prepared, left, right, namespace)
         except BaseException as exc:  # candidate objects may raise anything
             return exception_outcome(exc, self.trusted_files)
+        if self.encode_values and prepared.mode in ("eq", "ne"):
+            outcome.judge = judge_payload(prepared.mode, left, right)
+        return outcome
 
     def _judge(
         self, prepared: Prepared, left: Any, right: Any, namespace: dict[str, Any]
@@ -303,11 +326,16 @@ class Runner:
             return Outcome("failed", f"{source.strip()} raised nothing, expected:\n{want.strip()}")
         if prepared.is_expression and not printed and value is not None and prepared.has_literal:
             if values_equal(value, prepared.expected):
-                return Outcome("passed")
-            return Outcome(
-                "failed",
-                f"{source.strip()} returned {safe_repr(value)}, expected {want.strip()[:REPR_LIMIT]}",
-            )
+                outcome = Outcome("passed")
+            else:
+                outcome = Outcome(
+                    "failed",
+                    f"{source.strip()} returned {safe_repr(value)}, "
+                    f"expected {want.strip()[:REPR_LIMIT]}",
+                )
+            if self.encode_values:
+                outcome.judge = judge_payload("doctest", value, prepared.expected)
+            return outcome
         got = printed
         if prepared.is_expression and value is not None:
             got += safe_repr(value, self.output_limit) + "\n"

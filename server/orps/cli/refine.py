@@ -1,18 +1,18 @@
 """``orps refine``: search one function through the pipeline, show or print the result, and
-optionally apply the best candidate to the file."""
+optionally apply the best candidate to the file, after re-running it in a fresh worker."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from orps.cli.options import EXIT_OK, fail, settings_from_args
 from orps.cli.view import TerminalView
 from orps.project.discovery import discover_tests
 from orps.project.target import apply_to_file, file_fingerprint, load_target, parse_target_spec
 from orps.search.records import SearchFinished, SearchResult
-from orps.session import run_search
+from orps.search.verification import verify_for_apply
+from orps.session import make_sandbox, run_search
 
 
 async def run_refine(args: argparse.Namespace) -> int:
@@ -34,24 +34,34 @@ async def run_refine(args: argparse.Namespace) -> int:
     else:
         view.render_result(result)
     if args.apply:
-        return apply_best(target, result, fingerprint, force=args.force, quiet=args.json)
+        refusal = check_best(result, force=args.force)
+        if refusal:
+            return fail(refusal)
+        best = result.candidates[0]
+        async with make_sandbox(settings) as sandbox:
+            verdict = await verify_for_apply(
+                target, visible.tests, best.code, sandbox, flags=best.flags
+            )
+        if not verdict.allowed and not (verdict.forceable and args.force):
+            suffix = "; use --force" if verdict.forceable else ""
+            return fail(f"not applied: {verdict.reason}{suffix}")
+        apply_to_file(target, best.code, fingerprint)
+        if not args.json:
+            print(f"applied candidate #1 to {target.path}", file=sys.stderr)
     return EXIT_OK
 
 
-def apply_best(
-    target: Any, result: SearchResult, fingerprint: str, *, force: bool, quiet: bool
-) -> int:
+def check_best(result: SearchResult, *, force: bool) -> str:
+    """Why the search's best candidate must not be applied ("" when it may be re-run for it)."""
     if not result.candidates:
-        return fail("nothing to apply: the search produced no candidate")
+        return "nothing to apply: the search produced no candidate"
     best = result.candidates[0]
+    if best.flags:
+        return f"not applied: the best candidate is flagged: {best.flags[0]}"
     if best.status != "completed" and not force:
-        return fail(
-            f"not applied: the best candidate did not run cleanly ({best.status}); use --force"
-        )
+        return f"not applied: the best candidate did not run cleanly ({best.status}); use --force"
     if best.tests_passed < best.tests_total and not force:
-        return fail(
-            f"not applied: the best candidate passes {best.tests_passed}/{best.tests_total} tests; use --force"
-        )
+        return f"not applied: the best candidate passes {best.tests_passed}/{best.tests_total} tests; use --force"
     current = result.current
     if (
         current is not None
@@ -60,10 +70,5 @@ def apply_best(
         and best.speedup_vs_current is not None
         and best.speedup_vs_current < 1.0
     ):
-        return fail(
-            f"not applied: the current code is faster ({1 / best.speedup_vs_current:.2f}x); use --force"
-        )
-    apply_to_file(target, best.code, fingerprint)
-    if not quiet:
-        print(f"applied candidate #1 to {target.path}", file=sys.stderr)
-    return EXIT_OK
+        return f"not applied: the current code is faster ({1 / best.speedup_vs_current:.2f}x); use --force"
+    return ""

@@ -118,6 +118,9 @@ class TerminalView:
                 c.status,
             )
         self.out.print(table)
+        for c in rows:
+            if c.flags:
+                self.out.print(f"[red]#{c.rank} flagged:[/] " + "; ".join(c.flags[:3]))
         if result.candidates:
             best = result.candidates[0]
             self.out.print(

@@ -129,8 +129,9 @@ def hover_markdown(payload: CandidatesPayload) -> str:
 
 
 def offered(payload: CandidatesPayload) -> list[CandidateView]:
-    """The candidates worth offering: they ran to completion; the best first."""
-    return [c for c in payload.candidates if c.status == "completed"][:MAX_OFFERED]
+    """The candidates worth offering: they ran to completion and nothing flagged them; the
+    best first."""
+    return [c for c in payload.candidates if c.status == "completed" and not c.flags][:MAX_OFFERED]
 
 
 def refine_arguments(

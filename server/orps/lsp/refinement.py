@@ -205,6 +205,38 @@ class Refinements:
                 if record is not None and (record.candidates or record.current):
                     self._start_retest(record)
 
+    async def verify_accept(
+        self, key: FunctionKey, code: str, flags: list[str], passed_before: int
+    ) -> str:
+        """Re-run a candidate in a fresh worker before the editor writes it; why not ("" = ok).
+
+        Integrity flags always refuse; otherwise the re-run must pass at least as many tests as
+        the search saw the candidate pass.
+        """
+        from orps.search.verification import verify_for_apply
+        from orps.session import make_sandbox
+
+        record = self.records.get(key)
+        if record is None:
+            return "the search that produced this candidate is gone; refine again"
+        target = record.target
+        source = self.listener.document_source(key.uri)
+        if source is not None:
+            with contextlib.suppress(DocumentError):
+                target = locate(source, key.qualname, record.target.path)
+        sandbox = await asyncio.to_thread(make_sandbox, record.settings)
+        async with sandbox:
+            verdict = await verify_for_apply(target, record.tests, code, sandbox, flags)
+        if verdict.allowed:
+            return ""
+        if not verdict.forceable or verdict.report is None:
+            return verdict.reason
+        passed = verdict.report.passed
+        total = len(verdict.report.tests)
+        if passed < passed_before:
+            return f"the re-run passed {passed}/{total} tests where the search saw {passed_before}"
+        return ""
+
     def payload(self, key: FunctionKey) -> CandidatesPayload | None:
         record = self.records.get(key)
         return record.payload if record else None

@@ -309,8 +309,8 @@ class OrpsLanguageServer(LanguageServer):
             self.search_progress.end(run, end_message(payload))
         return payload
 
-    def accept(self, arguments: CommandArguments) -> tuple[types.WorkspaceEdit, str] | str:
-        """The edit applying a stored candidate, or why there is none."""
+    async def accept(self, arguments: CommandArguments) -> tuple[types.WorkspaceEdit, str] | str:
+        """The edit applying a stored candidate after a fresh re-run, or why there is none."""
         if not arguments.name or not arguments.candidate_id:
             return "orps.accept needs uri, name and candidateId"
         payload = self.refinements.payload(FunctionKey(arguments.uri, arguments.name))
@@ -326,6 +326,18 @@ class OrpsLanguageServer(LanguageServer):
             return (
                 f"{arguments.name} is no longer in {path.name} as a parseable function; not applied"
             )
+        refusal = await self.refinements.verify_accept(
+            FunctionKey(arguments.uri, arguments.name),
+            candidate.code,
+            list(candidate.flags),
+            candidate.tests_passed,
+        )
+        if refusal:
+            return f"candidate {candidate.id} not applied: {refusal}"
+        document, path = self.python_document(arguments.uri)
+        edit = replacement_edit(document.source, arguments.name, candidate.code, path)
+        if edit is None:
+            return f"{arguments.name} changed during the re-run; not applied"
         return self.workspace_edit(arguments.uri, document.version)(edit), candidate.id
 
 
@@ -486,7 +498,7 @@ async def on_accept(ls: OrpsLanguageServer, *arguments: Any) -> bool:
     if isinstance(parsed, str):
         ls.show(f"orps.accept: {parsed}")
         return False
-    outcome = ls.accept(parsed)
+    outcome = await ls.accept(parsed)
     if isinstance(outcome, str):
         ls.show(outcome)
         return False

@@ -243,8 +243,18 @@ class Search:
         except asyncio.CancelledError:
             self._queue.put_nowait(None)
             raise
-        if self.config.remeasure:
-            await self._remeasure()
+        except Exception as exc:  # an engine bug must still end the stream with its end marker
+            stopped, error = "error", f"internal error: {type(exc).__name__}: {exc}"
+            self._warn(error)
+        try:
+            if self.config.remeasure and stopped != "error":
+                await self._remeasure()
+        except asyncio.CancelledError:
+            self._queue.put_nowait(None)
+            raise
+        except Exception as exc:
+            stopped, error = "error", f"internal error: {type(exc).__name__}: {exc}"
+            self._warn(error)
         self._emit(SearchFinished(result=self._result(stopped, error)))
         self._queue.put_nowait(None)
 

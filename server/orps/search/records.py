@@ -11,7 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from orps_sandbox import ExecutionReport, IsolationInfo
+from orps_sandbox import ExecutionReport, ExecutionStatus, IsolationInfo
+
+RAN_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.TIMEOUT})
+"""Execution statuses under which a candidate's test results count (pass ratio)."""
 
 
 class Origin(StrEnum):
@@ -52,6 +55,16 @@ class Candidate(BaseModel):
     outcome_score: float = 0.0
     process_score: float = 3.0
     score: float = 0.0
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Why this candidate's results are not trusted: the tampering screen's "
+        "findings and the sandbox's integrity findings. A flagged candidate is never ranked "
+        "first, preferred or applied.",
+    )
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
 
     @property
     def pass_ratio(self) -> float:
@@ -61,8 +74,9 @@ class Candidate(BaseModel):
 
     @property
     def valid(self) -> bool:
-        """It imported and ran to the end (whatever its tests said)."""
-        return self.execution is not None and self.execution.status == "completed"
+        """It imported and ran its tests (whatever they said: a test that timed out is one
+        failed test, not an invalid candidate)."""
+        return self.execution is not None and self.execution.status in RAN_STATUSES
 
 
 class CandidateSummary(BaseModel):
@@ -85,6 +99,10 @@ class CandidateSummary(BaseModel):
     failures: list[str] = Field(default_factory=list)
     speedup_vs_current: float | None = Field(
         None, description="Current runtime ÷ this runtime, when both were measured."
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Integrity findings: why this candidate may not be ranked first or applied.",
     )
 
 
@@ -147,7 +165,9 @@ class SearchResult(BaseModel):
     elapsed_s: float = 0.0
     dropped_replies: int = Field(0, description="Programmer replies without code.")
     duplicates: int = Field(0, description="Candidates whose AST matched an earlier one.")
-    stopped: str = Field("completed", description="completed | budget | cancelled | model_error")
+    stopped: str = Field(
+        "completed", description="completed | budget | cancelled | model_error | error"
+    )
     error: str | None = None
     isolation: IsolationInfo | None = Field(
         None, description="The sandbox's confinement in force and why it is weaker, if it is."

@@ -6,8 +6,10 @@ Outcome score, as in ORPS: ``ω = pass_ratio · (1 + 0.5·static + 0.5·dynamic)
 (1 for the best, smaller for slower ones). The beam keeps children by
 ``q = 0.5·(ρ−1)/4 + 0.5·ω/2`` with ρ the critic's 1..5 score, both terms scaled to [0, 1].
 
-The final ranking prefers the higher visible pass ratio, then the lower measured runtime, then
-the higher score. Two runtimes count as different only when their difference exceeds the
+The final ranking puts every flagged candidate (the tampering screen's findings, a protocol
+violation, tampered timings) after every unflagged one, so a flagged candidate is never first;
+within each group it prefers the higher visible pass ratio (a timed-out test is one failed test),
+then the lower measured runtime, then the higher score. Two runtimes count as different only when their difference exceeds the
 measurement noise (``orps_sandbox.compare_runtime``); otherwise the candidates tie on speed and
 the next key decides.
 """
@@ -19,7 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from orps.search.records import Candidate, CandidateSummary
-from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, total_runtime
+from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, screen, total_runtime
 
 STATIC_SCALES = {"nodes": 120.0, "complexity": 10.0, "lines": 30.0}
 
@@ -27,6 +29,9 @@ STATIC_SCALES = {"nodes": 120.0, "complexity": 10.0, "lines": 30.0}
 def apply_report(candidate: Candidate, report: ExecutionReport, tests_total: int) -> None:
     """Fill the candidate's figures from what the sandbox measured."""
     candidate.execution = report
+    candidate.flags = list(dict.fromkeys([*screen(candidate.code).reasons, *report.flags]))
+    if report.flagged and not report.flags:
+        candidate.flags.append(f"the sandbox reported {report.status}")
     candidate.tests_total = tests_total
     passing = [t for t in report.tests if t.status is TestStatus.PASSED]
     candidate.tests_passed = len(passing) if report.status == "completed" or tests_total else 0
@@ -108,7 +113,14 @@ def runtimes_differ(a: Candidate, b: Candidate) -> bool:
 
 
 def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Best first: pass ratio, then runtime (ties within noise), then score, then memory."""
+    """Best first: unflagged before flagged, then pass ratio, runtime (ties within noise), score
+    and memory."""
+    clean = [c for c in candidates if not c.flagged]
+    flagged = [c for c in candidates if c.flagged]
+    return _rank_group(clean) + _rank_group(flagged)
+
+
+def _rank_group(candidates: Sequence[Candidate]) -> list[Candidate]:
     by_ratio: dict[float, list[Candidate]] = {}
     for c in candidates:
         by_ratio.setdefault(round(c.pass_ratio if c.valid else -1.0, 9), []).append(c)
@@ -135,10 +147,11 @@ def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def select_beam(children: Sequence[Candidate], width: int) -> list[Candidate]:
-    """The top ``width`` children by the combined score (ties: pass ratio, then runtime)."""
+    """The top ``width`` children by the combined score (ties: pass ratio, then runtime);
+    flagged children only when there are not enough others."""
     return sorted(
         children,
-        key=lambda c: (-c.score, -c.pass_ratio, c.runtime_ns or math.inf, c.id),
+        key=lambda c: (c.flagged, -c.score, -c.pass_ratio, c.runtime_ns or math.inf, c.id),
     )[:width]
 
 
@@ -173,6 +186,8 @@ def summarize(
     ][:10]
     if report is not None and report.status != "completed":
         failures.insert(0, f"{report.status}: {report.detail.strip()[:300]}")
+    for flag in reversed(candidate.flags[:5]):
+        failures.insert(0, f"flagged: {flag}")
     speedup = None
     if current is not None and current.runtime_ns and candidate.runtime_ns:
         speedup = round(current.runtime_ns / candidate.runtime_ns, 3)
@@ -193,4 +208,5 @@ def summarize(
         status=str(report.status) if report else "not_run",
         failures=failures,
         speedup_vs_current=speedup,
+        flags=list(candidate.flags),
     )

@@ -1,0 +1,106 @@
+"""Values from candidate code turned into plain, type-tagged data for the parent to judge.
+
+``encode`` walks a value of the builtin types the trusted comparison knows (``None``, ``bool``,
+``int``, ``float``, ``complex``, ``str``, ``bytes``, ``bytearray``, ``list``, ``tuple``, ``set``,
+``frozenset``, ``dict``, ``deque``, and subclasses whose ``__eq__`` is a stdlib one, tagged as their
+base) into nested JSON lists ``[tag, payload]``, and refuses anything else, anything deeper than
+``MAX_DEPTH`` or larger than ``MAX_NODES`` nodes / ``MAX_CHARS`` characters (``Unencodable``). It
+calls no method a candidate's class defines: exact types are read through the builtin types'
+own functions. The parent decodes the data and compares it with ``values_equal`` outside the
+candidate's process. Part of the harness that runs inside the sandbox: standard library only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+# mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
+if TYPE_CHECKING:
+    from orps_sandbox._orps_harness._orps_compare import builtin_base
+else:
+    from _orps_compare import builtin_base
+
+MAX_DEPTH = 64
+MAX_NODES = 50_000
+MAX_CHARS = 512 * 1024
+
+
+class Unencodable(Exception):
+    """The value is not plain builtin data, or too large to send."""
+
+
+class _Budget:
+    __slots__ = ("chars", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.chars = 0
+
+    def spend(self, chars: int) -> None:
+        self.nodes += 1
+        self.chars += chars
+        if self.nodes > MAX_NODES or self.chars > MAX_CHARS:
+            raise Unencodable("value too large")
+
+
+_SCALARS = {bool: "bool", int: "int", float: "float", complex: "complex"}
+
+
+def encode(value: object) -> Any:
+    """The value as tagged plain data; raises ``Unencodable``."""
+    try:
+        return _encode(value, _Budget(), 0)
+    except (RecursionError, ValueError, TypeError, MemoryError) as exc:
+        raise Unencodable(type(exc).__name__) from exc
+
+
+def _encode(value: object, budget: _Budget, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise Unencodable("value too deep")
+    kind = type(value)
+    if value is None:
+        budget.spend(1)
+        return ["none"]
+    tag = _SCALARS.get(kind)
+    if tag is not None:
+        if kind is bool:
+            budget.spend(1)
+            return ["bool", bool(value)]
+        if kind is int:
+            text = int.__repr__(value)  # type: ignore[arg-type]
+            budget.spend(len(text))
+            return ["int", text]
+        if kind is float:
+            budget.spend(24)
+            return ["float", float.__repr__(value)]  # type: ignore[arg-type]
+        budget.spend(48)
+        return ["complex", complex.__repr__(value)]  # type: ignore[arg-type]
+    base = builtin_base(value)
+    if base is None:
+        raise Unencodable(f"{kind.__name__} is not plain data")
+    if base is str:
+        text = str.__str__(value)  # type: ignore[arg-type]
+        budget.spend(len(text))
+        return ["str", text]
+    if base in (bytes, bytearray):
+        raw = bytes(value)  # type: ignore[call-overload]
+        budget.spend(2 * len(raw))
+        return [base.__name__, raw.hex()]
+    budget.spend(2)
+    if base is dict:
+        mapping: Any = value
+        pairs = [
+            [_encode(k, budget, depth + 1), _encode(v, budget, depth + 1)]
+            for k, v in dict.items(mapping)
+        ]
+        return ["dict", pairs]
+    iterators: dict[type, Any] = {
+        deque: deque.__iter__,
+        list: list.__iter__,
+        tuple: tuple.__iter__,
+        set: set.__iter__,
+        frozenset: frozenset.__iter__,
+    }
+    items: list[Any] = list(iterators[base](value))
+    return [base.__name__, [_encode(item, budget, depth + 1) for item in items]]

@@ -1,0 +1,150 @@
+"""The schema of what crosses from the harness to the parent, and the checks every record passes.
+
+Each record arrives as ``length | tag | JSON``: the length is checked against ``MAX_RECORD_BYTES``
+before a byte is read, the tag is a keyed BLAKE2b over the JSON with the key the parent gave the
+worker before any candidate code ran, and the JSON must match exactly one of the record types
+below (strict types, no extra fields, bounded strings and lists) and carry the next sequence
+number. Anything else raises ``ProtocolViolation``, which the sandbox turns into the candidate's
+``protocol_violation`` status: a bad record never raises further into the engine. Which record may
+come next (a ``result`` only for the test that was started, at most one per test) is the
+sandbox's concern; this module checks each record on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_RECORD_BYTES = 2 * 1024 * 1024
+"""Hard cap per record: a plain-data value (≤ 512 K characters) with room for JSON escaping."""
+MAX_TEXT = 8192
+"""Longest detail text a record may carry (the harness trims its own to 2,000)."""
+MAX_SAMPLES = 256
+"""Most timing samples one record may carry (the harness plans at most 200 per test)."""
+TAG_BYTES = 16
+
+NonNegative = Annotated[int, Field(ge=0)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Samples = Annotated[list[NonNegative], Field(max_length=MAX_SAMPLES)]
+
+
+class ProtocolViolation(Exception):
+    """A record failed its size cap, authentication, schema, sequence or order."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    seq: NonNegative
+
+
+class Ready(_Record):
+    ev: Literal["ready"]
+
+
+class Pong(_Record):
+    ev: Literal["pong"]
+
+
+class Loaded(_Record):
+    ev: Literal["loaded"]
+    ok: bool
+    detail: Text
+    rss: NonNegative
+    memory: bool = False
+
+
+class Start(_Record):
+    ev: Literal["start"]
+    index: NonNegative
+
+
+class Judgement(BaseModel):
+    """The values of one comparison, type-tagged plain data for the parent to compare."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["eq", "ne", "doctest"]
+    actual: Any
+    expected: Any
+
+
+class Result(_Record):
+    ev: Literal["result"]
+    index: NonNegative
+    status: Literal["passed", "failed", "error"]
+    detail: Text
+    wall_ns: NonNegative | None
+    cpu_ns: NonNegative | None
+    judge: Judgement | None
+    memory: bool
+    rss: NonNegative
+    walls: Samples
+    cpus: Samples
+
+
+class Memory(_Record):
+    ev: Literal["memory"]
+    index: NonNegative
+    peak: NonNegative | None
+
+
+class TimingSamples(_Record):
+    ev: Literal["samples"]
+    index: NonNegative
+    wall: Samples
+    cpu: Samples
+
+
+class Done(_Record):
+    ev: Literal["done"]
+
+
+class Bye(_Record):
+    ev: Literal["bye"]
+    rss: NonNegative
+
+
+Record = Annotated[
+    Ready | Pong | Loaded | Start | Result | Memory | TimingSamples | Done | Bye,
+    Field(discriminator="ev"),
+]
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+def tag(key: bytes, data: bytes) -> bytes:
+    return hashlib.blake2b(data, key=key, digest_size=TAG_BYTES).digest()
+
+
+def check_size(size: int) -> None:
+    if size > MAX_RECORD_BYTES or size < TAG_BYTES:
+        raise ProtocolViolation(
+            f"a record of {size:,} bytes is outside the {MAX_RECORD_BYTES:,}-byte cap"
+        )
+
+
+def parse_record(key: bytes, frame: bytes, seq: int) -> Record:
+    """One framed record (tag + JSON) checked for authenticity, schema and sequence number."""
+    received, data = frame[:TAG_BYTES], frame[TAG_BYTES:]
+    if not hmac.compare_digest(received, tag(key, data)):
+        raise ProtocolViolation("a record failed authentication (not written by the harness)")
+    try:
+        record = _RECORD.validate_json(data)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        first = str(exc).splitlines()
+        reason = first[0] if first else type(exc).__name__
+        if isinstance(exc, ValidationError) and exc.errors():
+            error = exc.errors()[0]
+            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+        raise ProtocolViolation(f"a record failed its schema ({reason[:200]})") from None
+    if record.seq != seq:
+        raise ProtocolViolation(f"record {record.seq} arrived where {seq} was due (replayed?)")
+    return record
+
+
+def command_bytes(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
