@@ -32,6 +32,7 @@ export const SERVER_SETTING_KEYS = [
   'requestTimeoutSeconds',
   'cache',
   'cacheDir',
+  'prefixReuse',
 ] as const;
 
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];

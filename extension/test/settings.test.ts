@@ -38,6 +38,7 @@ const SERVER_DEFAULTS: Record<string, unknown> = {
   requestTimeoutSeconds: 120,
   cache: true,
   cacheDir: null,
+  prefixReuse: true,
 };
 
 test('package.json contributes every server setting with its default, a description and a scope', () => {

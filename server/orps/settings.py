@@ -74,6 +74,11 @@ class Settings(BaseModel):
         120.0, gt=0, le=3600, description="Timeout of one LLM request."
     )
     cache: bool = Field(True, description="Replay identical LLM requests from the on-disk cache.")
+    prefix_reuse: bool = Field(
+        True,
+        description="Embedded model: reuse the KV cache for the prompt prefix a request shares "
+        "with the previous one (same text, fewer tokens evaluated).",
+    )
     cache_dir: str | None = Field(None, description="Cache directory (default: user cache dir).")
 
     def uses_local_model(self) -> bool:

@@ -84,10 +84,12 @@ def test_json_output_matches_the_documented_schema(project: Path, scripted: Scri
         "candidates",
         "llm_calls",
         "prompt_tokens",
+        "prompt_tokens_reused",
         "completion_tokens",
         "elapsed_s",
     ):
         assert key in doc
+    assert doc["prompt_tokens_reused"] == 0  # an endpoint reuses nothing that orps can see
     assert doc["llm_calls"] == 4
     first = doc["candidates"][0]
     for key in (

@@ -56,6 +56,9 @@ class TaskOutcome(BaseModel):
     llm_calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0
+    prompt_tokens_reused: int = Field(
+        0, description="Of prompt_tokens, those served from the local model's KV cache."
+    )
     completion_tokens: int = 0
     wall_s: float = 0.0
     stopped: str = ""

@@ -195,6 +195,7 @@ class BenchRunner:
             llm_calls=usage.calls,
             cached_calls=usage.cached_calls,
             prompt_tokens=usage.prompt_tokens,
+            prompt_tokens_reused=usage.prompt_tokens_reused,
             completion_tokens=usage.completion_tokens,
             wall_s=wall_s,
             stopped=answer.stopped,

@@ -70,6 +70,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(default: one per CPU, at most 4)",
     )
     group.add_argument("--no-cache", action="store_true", help="do not replay or store replies")
+    group.add_argument(
+        "--no-prefix-reuse",
+        action="store_true",
+        help="embedded model: evaluate every prompt from its first token "
+        "(default: reuse the KV cache for the prefix shared with the previous request; same text)",
+    )
     group.add_argument("--cache-dir", help="response cache directory")
 
 
@@ -130,6 +136,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             flags[name] = value
     if getattr(args, "no_cache", False):
         flags["cache"] = False
+    if getattr(args, "no_prefix_reuse", False):
+        flags["prefix_reuse"] = False
     layers = {**settings_from_environment(), **flags}
     try:
         return Settings.model_validate(layers)

@@ -134,8 +134,13 @@ class TerminalView:
                 "[yellow]No tests were found: candidates were only checked to import and run.[/]"
             )
         cached = f", {result.cached_calls} from cache" if result.cached_calls else ""
+        reused = (
+            f" ({result.prompt_tokens_reused} prompt tokens reused)"
+            if result.prompt_tokens_reused
+            else ""
+        )
         self.out.print(
-            f"{result.llm_calls} LLM calls{cached}, {result.prompt_tokens}+{result.completion_tokens} tokens, "
+            f"{result.llm_calls} LLM calls{cached}, {result.prompt_tokens}+{result.completion_tokens} tokens{reused}, "
             f"{result.elapsed_s:.1f} s; {result.duplicates} duplicate(s), {result.dropped_replies} reply(ies) without code; "
             f"stopped: {result.stopped}"
         )

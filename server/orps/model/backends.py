@@ -17,7 +17,8 @@ def make_chat_model(settings: Settings) -> ChatModel:
     """The backend the settings name. Raises ModelUnavailable with a readable line.
 
     The embedded model runs ``settings.concurrency`` copies side by side (default: one per CPU,
-    at most 4), so parallel calls do not queue behind each other.
+    at most 4), so parallel calls do not queue behind each other; each reuses its KV cache for
+    shared prompt prefixes unless ``settings.prefix_reuse`` is off.
     """
     if settings.uses_local_model():
         # Imported here: llama-cpp-python is optional, and the local module loads it only on use.
@@ -25,8 +26,8 @@ def make_chat_model(settings: Settings) -> ChatModel:
 
         copies = settings.concurrency or default_copies()
         if copies > 1:
-            return make_local_pool(settings.model_path, copies)
-        return make_local_model(settings.model_path)
+            return make_local_pool(settings.model_path, copies, reuse_prefix=settings.prefix_reuse)
+        return make_local_model(settings.model_path, reuse_prefix=settings.prefix_reuse)
     return OpenAICompatibleModel(
         base_url=settings.endpoint(),
         model=settings.model or "",

@@ -8,7 +8,7 @@ nothing else of orps, so every other part of the model layer can build on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 
 
@@ -32,6 +32,9 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_reused: int = field(default=0, compare=False)
+    """Prompt tokens served from the model's KV cache rather than evaluated (embedded model
+    only; how the reply was computed, not what it is, so equality ignores it)."""
 
 
 class ModelError(Exception):

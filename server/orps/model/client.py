@@ -22,6 +22,8 @@ class Usage:
     cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_reused: int = 0
+    """Of ``prompt_tokens``, those the embedded model served from its KV cache (not evaluated)."""
 
 
 @dataclass
@@ -86,3 +88,5 @@ class LLMClient:
             self.usage.cached_calls += len(completions)
         self.usage.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.usage.completion_tokens += sum(c.completion_tokens for c in completions)
+        if not cached:  # a replayed reply evaluated nothing, so it reused nothing either
+            self.usage.prompt_tokens_reused += sum(c.prompt_tokens_reused for c in completions)

@@ -382,14 +382,20 @@ def start_server(model: LocalModel, host: str, port: int) -> ModelHTTPServer:
     return ModelHTTPServer((host, port), model)
 
 
-def serve(model_path: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+def serve(
+    model_path: str | None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    reuse_prefix: bool = True,
+) -> None:
     """Serve the local model until Ctrl-C (or SIGTERM); blocking.
 
     Loads the model first, then prints ``Serving <identity> at http://HOST:PORT/v1``. Raises
     ``ModelUnavailable`` (one line) when the model cannot be loaded and ``OSError`` when the
     address cannot be bound.
     """
-    model = make_local_model(model_path)
+    model = make_local_model(model_path, reuse_prefix=reuse_prefix)
     try:
         model.load_blocking()
         server = start_server(model, host, port)
@@ -421,9 +427,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--model-path", default=None, help="a GGUF file (default: SmolLM2-135M)")
+    parser.add_argument(
+        "--no-prefix-reuse",
+        action="store_true",
+        help="evaluate every prompt from its first token (default: reuse the KV cache for the "
+        "prefix shared with the previous request; same text)",
+    )
     args = parser.parse_args(argv)
     try:
-        serve(args.model_path, args.host, args.port)
+        serve(args.model_path, args.host, args.port, reuse_prefix=not args.no_prefix_reuse)
     except ModelError as exc:
         print(f"orps: {exc}", file=sys.stderr)
         return 1

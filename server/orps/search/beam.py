@@ -449,6 +449,7 @@ class Search:
             llm_calls=usage.calls,
             cached_calls=usage.cached_calls,
             prompt_tokens=usage.prompt_tokens,
+            prompt_tokens_reused=usage.prompt_tokens_reused,
             completion_tokens=usage.completion_tokens,
             elapsed_s=round(time.monotonic() - self._started, 3),
             dropped_replies=self.dropped_replies,

@@ -161,6 +161,11 @@ class SearchResult(BaseModel):
     llm_calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0
+    prompt_tokens_reused: int = Field(
+        0,
+        description="Of prompt_tokens, those the embedded model served from its KV cache "
+        "rather than evaluated.",
+    )
     completion_tokens: int = 0
     elapsed_s: float = 0.0
     dropped_replies: int = Field(0, description="Programmer replies without code.")

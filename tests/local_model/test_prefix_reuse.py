@@ -1,0 +1,201 @@
+"""KV-cache prefix reuse gives the text a cold model gives: across a search, for ``n > 1``, in a pool.
+
+The real bundled model runs every request; a model with ``reuse_prefix=False`` (every prompt
+evaluated from its first token) is the reference the reused runs must match byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from orps.cli.options import OneLineParser, add_model_options, settings_from_args
+from orps.model.backends import make_chat_model
+from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams
+from orps.model.local import LocalModel, LocalModelPool
+from orps.project.discovery import discover_tests
+from orps.project.target import load_target
+from orps.search.records import SearchFinished, SearchResult
+from orps.session import Engine, make_sandbox, run_search
+from orps.settings import Settings
+
+pytestmark = pytest.mark.local_model
+
+SYSTEM: ChatMessage = {
+    "role": "system",
+    "content": "You are an expert Python programmer. Think step by step, then answer with one "
+    "fenced Python block that defines the requested function. Prefer clear, efficient code. "
+    "Use only the standard library. Keep the reasoning short.",
+}
+TASK: ChatMessage = {
+    "role": "user",
+    "content": "Write a function is_palindrome(text: str) -> bool that ignores case, spaces and "
+    "punctuation. Examples: is_palindrome('A man, a plan, a canal: Panama') is True; "
+    "is_palindrome('hello') is False; is_palindrome('') is True.",
+}
+MODULE = '''
+def count_vowels(text: str) -> int:
+    """Return how many of the characters of text are vowels (a, e, i, o, u, either case).
+
+    >>> count_vowels("Hello World")
+    3
+    >>> count_vowels("")
+    0
+    """
+    ...
+'''
+
+
+@dataclass
+class RecordingModel:
+    """Passes every call to the real model and keeps each request with its replies."""
+
+    inner: ChatModel
+    calls: list[tuple[list[ChatMessage], SamplingParams, list[Completion]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.inner.max_concurrency
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> list[Completion]:
+        completions = await self.inner.complete(messages, params)
+        self.calls.append((list(messages), params, completions))
+        return completions
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_search_with_reuse_gives_the_text_of_cold_evaluation(
+    tmp_path: Path, gguf_path: Path
+) -> None:
+    source = tmp_path / "vowels.py"
+    source.write_text(MODULE)
+    settings = Settings(
+        model_path=str(gguf_path),
+        concurrency=2,
+        cache=False,
+        seed=3,
+        max_calls=6,
+        children=2,
+        beam_width=1,
+        rounds=1,
+        max_tokens=64,
+    )
+    target = load_target(source, "count_vowels")
+    model = RecordingModel(make_chat_model(settings))
+    assert isinstance(model.inner, LocalModelPool)
+    assert all(copy.reuse_prefix for copy in model.inner.copies)  # on by default
+    engine = Engine(settings=settings, model=model, sandbox=make_sandbox(settings))
+    result: SearchResult | None = None
+    try:
+        async with engine.sandbox:
+            async for event in run_search(target, discover_tests(target), settings, engine=engine):
+                if isinstance(event, SearchFinished):
+                    result = event.result
+    finally:
+        await model.aclose()
+
+    assert result is not None and result.llm_calls == len(model.calls) >= 4
+    assert result.prompt_tokens_reused > 0  # later requests reused earlier prompts' slices
+    assert result.prompt_tokens_reused == sum(
+        c.prompt_tokens_reused for _, _, completions in model.calls for c in completions
+    )
+    assert json.loads(result.model_dump_json())["prompt_tokens_reused"] > 0  # what --json shows
+    threads = model.inner.copies[0].threads
+    cold = LocalModel(gguf_path, threads=threads, reuse_prefix=False)
+    try:
+        for messages, params, completions in model.calls:
+            again = await cold.complete(messages, params)
+            assert [c.text for c in again] == [c.text for c in completions]
+            assert [c.prompt_tokens for c in again] == [c.prompt_tokens for c in completions]
+            assert all(c.prompt_tokens_reused == 0 for c in again)
+    finally:
+        cold.close()
+
+
+async def test_shared_prefixes_and_n_completions_match_a_cold_model(gguf_path: Path) -> None:
+    follow_up: list[ChatMessage] = [
+        SYSTEM,
+        TASK,
+        {
+            "role": "assistant",
+            "content": "```python\ndef is_palindrome(text):\n    return text == text[::-1]\n```",
+        },
+        {"role": "user", "content": "It fails on 'A man, a plan, a canal: Panama'. Fix it."},
+    ]
+    other: list[ChatMessage] = [SYSTEM, {"role": "user", "content": "Rate this code: x = 1"}]
+    requests = [
+        ([SYSTEM, TASK], SamplingParams(temperature=0.8, max_tokens=40, seed=5, n=2)),
+        (follow_up, SamplingParams(temperature=0.8, max_tokens=40, seed=6)),
+        (other, SamplingParams(temperature=0.0, max_tokens=24, seed=7)),
+        ([SYSTEM, TASK], SamplingParams(temperature=0.8, max_tokens=40, seed=5, n=2)),
+    ]
+    reused = LocalModel(gguf_path, threads=1)
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        warm_replies = [await reused.complete(m, p) for m, p in requests]
+        cold_replies = [await cold.complete(m, p) for m, p in requests]
+    finally:
+        reused.close()
+        cold.close()
+
+    assert [[c.text for c in r] for r in warm_replies] == [
+        [c.text for c in r] for r in cold_replies
+    ]
+    counts = [[c.prompt_tokens_reused for c in r] for r in warm_replies]
+    assert counts[0][0] == 0  # nothing in the cache yet
+    assert all(count > 0 and count % 64 == 0 for row in counts[1:] for count in row)
+    assert counts[0][1] > 0  # the second of n reuses the first one's prompt
+    assert all(c.prompt_tokens_reused == 0 for r in cold_replies for c in r)
+    assert reused.prompt_tokens_reused == sum(map(sum, counts))
+
+
+async def test_the_pool_routes_a_request_to_the_copy_holding_its_prefix(gguf_path: Path) -> None:
+    pool = LocalModelPool([LocalModel(gguf_path, threads=1) for _ in range(2)])
+    first: list[ChatMessage] = [SYSTEM, TASK]
+    second: list[ChatMessage] = [
+        {"role": "system", "content": "You review Python code. " + TASK["content"] * 2},
+        {"role": "user", "content": "Review: def f(): pass"},
+    ]
+    params = SamplingParams(temperature=0.5, max_tokens=16, seed=1)
+    try:
+        await asyncio.gather(pool.complete(first, params), pool.complete(second, params))
+        # Both copies are idle again; each follow-up must find the copy that read its prefix.
+        again = await asyncio.gather(
+            pool.complete([*second, {"role": "user", "content": "Shorter."}], params),
+            pool.complete([*first, {"role": "user", "content": "Shorter."}], params),
+        )
+    finally:
+        await pool.aclose()
+
+    assert all(c.prompt_tokens_reused >= 64 for completions in again for c in completions)
+
+
+def test_no_prefix_reuse_flag_and_setting(gguf_path: Path) -> None:
+    parser = OneLineParser(prog="orps refine")
+    add_model_options(parser)
+    on = settings_from_args(parser.parse_args(["--model-path", str(gguf_path)]))
+    off = settings_from_args(
+        parser.parse_args(["--model-path", str(gguf_path), "--no-prefix-reuse"])
+    )
+
+    assert on.prefix_reuse and not off.prefix_reuse
+    pool = make_chat_model(off.model_copy(update={"concurrency": 2}))
+    single = make_chat_model(off.model_copy(update={"concurrency": 1}))
+    assert isinstance(pool, LocalModelPool) and isinstance(single, LocalModel)
+    assert not any(copy.reuse_prefix for copy in pool.copies) and not single.reuse_prefix
+    assert Settings.model_validate({"prefixReuse": False}).prefix_reuse is False
