@@ -41,29 +41,18 @@ async def run_refine(args: argparse.Namespace) -> int:
 def apply_best(
     target: Any, result: SearchResult, fingerprint: str, *, force: bool, quiet: bool
 ) -> int:
+    """Apply the preferred candidate (the one comparison rule); ``--force`` takes #1 anyway."""
     if not result.candidates:
         return fail("nothing to apply: the search produced no candidate")
-    best = result.candidates[0]
-    if best.status != "completed" and not force:
+    preferred = next((c for c in result.candidates if c.preferred), None)
+    if preferred is None and not force:
+        return fail(f"not applied: {result.verdict}; use --force to apply #1 anyway")
+    chosen = preferred or result.candidates[0]
+    if chosen.status != "completed" and not force:
         return fail(
-            f"not applied: the best candidate did not run cleanly ({best.status}); use --force"
+            f"not applied: the candidate did not run cleanly ({chosen.status}); use --force"
         )
-    if best.tests_passed < best.tests_total and not force:
-        return fail(
-            f"not applied: the best candidate passes {best.tests_passed}/{best.tests_total} tests; use --force"
-        )
-    current = result.current
-    if (
-        current is not None
-        and not force
-        and current.tests_passed >= best.tests_passed
-        and best.speedup_vs_current is not None
-        and best.speedup_vs_current < 1.0
-    ):
-        return fail(
-            f"not applied: the current code is faster ({1 / best.speedup_vs_current:.2f}x); use --force"
-        )
-    apply_to_file(target, best.code, fingerprint)
+    apply_to_file(target, chosen.code, fingerprint)
     if not quiet:
-        print(f"applied candidate #1 to {target.path}", file=sys.stderr)
+        print(f"applied candidate #{chosen.rank} to {target.path}", file=sys.stderr)
     return EXIT_OK

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from orps.search.records import (
+    CandidateSummary,
     ProgressReported,
     RankingChanged,
     SearchResult,
@@ -49,12 +52,12 @@ class TerminalView:
                 if event.tests_total
                 else "no tests found"
             )
-            self.console.print(f"[bold]orps[/] refining {event.target}")
-            self.console.print(f"  model: {event.model}")
+            self.console.print(f"[bold]orps[/] refining {escape(event.target)}")
+            self.console.print(f"  model: {escape(terminal_safe(event.model))}")
             self.console.print(f"  sandbox: {event.isolation}")
-            self.console.print(f"  tests: {tests}")
+            self.console.print(f"  tests: {escape(tests)}")
         elif isinstance(event, Warned):
-            self.console.print(f"[yellow]warning:[/] {event.message}")
+            self.console.print(f"[yellow]warning:[/] {escape(terminal_safe(event.message))}")
         elif isinstance(event, ProgressReported):
             p = event.progress
             best = p.best
@@ -75,64 +78,131 @@ class TerminalView:
     def render_result(self, result: SearchResult) -> None:
         from rich.syntax import Syntax
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"{result.target}: {len(result.candidates)} candidate(s)")
-        for column in (
-            "rank",
-            "tests",
-            "runtime",
-            "± noise",
-            "× current",
-            "peak memory",
-            "score",
-            "round",
-            "status",
-        ):
-            table.add_column(column, justify="right" if column != "status" else "left")
-        rows = list(result.candidates[: self.show])
+        baseline = result.current is not None
+        table = Table(
+            title=Text(f"{terminal_safe(result.target)}: {len(result.candidates)} candidate(s)"),
+            caption=RUNTIME_CAPTION if baseline else STUB_CAPTION,
+        )
+        columns = ("rank", "tests", "runtime", "± noise", "vs current", "peak memory")
+        for column in (*columns, "score", "round", "status"):
+            table.add_column(column, justify="left" if column == "status" else "right")
         if result.current is not None:
-            c = result.current
-            table.add_row(
-                "current",
-                f"{c.tests_passed}/{c.tests_total}",
-                format_ns(c.runtime_ns),
-                format_ns(c.runtime_noise_ns),
-                "1.00",
-                format_bytes(c.peak_memory_bytes),
-                f"{c.score:.2f}",
-                "-",
-                c.status,
-            )
-        for c in rows:
-            table.add_row(
-                str(c.rank),
-                f"{c.tests_passed}/{c.tests_total}",
-                format_ns(c.runtime_ns),
-                format_ns(c.runtime_noise_ns),
-                f"{c.speedup_vs_current:.2f}" if c.speedup_vs_current else "-",
-                format_bytes(c.peak_memory_bytes),
-                f"{c.score:.2f}",
-                str(c.round),
-                c.status,
-            )
+            table.add_row(*current_row(result.current), style="bold")
+        for c in result.candidates[: self.show]:
+            table.add_row(*candidate_row(c, baseline), style="green" if c.preferred else None)
         self.out.print(table)
+        self.out.print(Text(result.verdict or "", style="bold"))
         if result.candidates:
-            best = result.candidates[0]
+            best = next((c for c in result.candidates if c.preferred), result.candidates[0])
+            runtime = format_ns(best.runtime_compared_ns if baseline else best.runtime_ns)
+            label = "Preferred candidate" if best.preferred else "Best-ranked candidate"
             self.out.print(
-                f"[bold]Best candidate[/] ({best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}):"
+                Text.assemble(
+                    (label, "bold"),
+                    f" #{best.rank} ({best.tests_passed}/{best.tests_total} tests, {runtime}):",
+                )
             )
-            self.out.print(Syntax(best.code, "python", line_numbers=False))
+            self.out.print(Syntax(terminal_safe(best.code), "python", line_numbers=False))
             if best.failures:
-                self.out.print("[yellow]failures:[/] " + "; ".join(best.failures[:3]))
+                self.out.print(
+                    Text.assemble(
+                        ("failures: ", "yellow"), terminal_safe("; ".join(best.failures[:3]))
+                    )
+                )
         if result.tests_total == 0:
             self.out.print(
-                "[yellow]No tests were found: candidates were only checked to import and run.[/]"
+                Text(
+                    "No tests were found: candidates were only checked to import and run.", "yellow"
+                )
             )
+        if not result.candidates and (reason := empty_reason(result)):
+            self.out.print(Text(f"0 candidates: {reason}", "yellow"))
         cached = f", {result.cached_calls} from cache" if result.cached_calls else ""
         self.out.print(
-            f"{result.llm_calls} LLM calls{cached}, {result.prompt_tokens}+{result.completion_tokens} tokens, "
-            f"{result.elapsed_s:.1f} s; {result.duplicates} duplicate(s), {result.dropped_replies} reply(ies) without code; "
-            f"stopped: {result.stopped}"
+            Text(
+                f"{result.llm_calls} LLM calls{cached}, "
+                f"{result.prompt_tokens}+{result.completion_tokens} tokens, "
+                f"{result.elapsed_s:.1f} s; {result.duplicates} duplicate(s), "
+                f"{result.dropped_replies} reply(ies) without code; stopped: {result.stopped}"
+            )
         )
         if result.error:
-            self.out.print(f"[red]model error:[/] {result.error}")
+            self.out.print(Text.assemble(("model error: ", "red"), terminal_safe(result.error)))
+
+
+RUNTIME_CAPTION = (
+    "runtime: each test's median wall time, summed over the tests both the candidate and the "
+    "current code pass (the current row: over every test it passes); vs current: the current "
+    "code's sum over the same tests ÷ the candidate's, ≈ when within noise"
+)
+STUB_CAPTION = (
+    "no baseline (the function is a stub); runtime: the mean of each passing test's median "
+    "wall time"
+)
+
+CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9, 10)} | {127: "\\x7f"}
+
+
+def terminal_safe(text: str) -> str:
+    """Candidate-provided text fit for a terminal: control bytes (ESC...) shown as ``\\x1b``."""
+    return text.translate(CONTROL)
+
+
+def current_row(c: CandidateSummary) -> list[Any]:
+    from rich.text import Text
+
+    return [
+        Text("current"),
+        Text(f"{c.tests_passed}/{c.tests_total}"),
+        Text(format_ns(c.runtime_compared_ns if c.compared_tests else c.runtime_ns)),
+        Text(format_ns(c.runtime_noise_ns)),
+        Text("baseline"),
+        Text(format_bytes(c.peak_memory_bytes)),
+        Text(f"{c.score:.2f}"),
+        Text("-"),
+        Text(terminal_safe(c.status)),
+    ]
+
+
+def candidate_row(c: CandidateSummary, baseline: bool) -> list[Any]:
+    from rich.text import Text
+
+    if not baseline:
+        versus = "no baseline"
+    elif c.fails_current_tests:
+        versus = f"fails {c.current_tests_failed} current test(s)"
+    else:
+        versus = c.ratio_text or "-"
+    return [
+        Text(f"#{c.rank}" + (" ★" if c.preferred else "")),
+        Text(f"{c.tests_passed}/{c.tests_total}"),
+        Text(format_ns(c.runtime_compared_ns if baseline else c.runtime_ns)),
+        Text(format_ns(c.runtime_noise_ns)),
+        Text(versus),
+        Text(format_bytes(c.peak_memory_bytes)),
+        Text(f"{c.score:.2f}"),
+        Text(str(c.round)),
+        Text(terminal_safe(c.status)),
+    ]
+
+
+def empty_reason(result: SearchResult) -> str:
+    """Why a search produced no candidate, in words (empty when it produced some)."""
+    reasons: list[str] = []
+    if result.stopped == "cancelled":
+        reasons.append("cancelled before any candidate ran")
+    if result.error:
+        reasons.append(f"model error ({result.error})")
+    if result.dropped_replies:
+        reasons.append(f"{result.dropped_replies} reply(ies) without usable code")
+    if result.duplicates:
+        reasons.append(f"{result.duplicates} duplicate(s) of earlier code")
+    if result.cached_calls:
+        reasons.append(
+            f"{result.cached_calls} of {result.llm_calls} replies replayed from the cache"
+        )
+    if not reasons:
+        reasons.append(f"the search made {result.llm_calls} model call(s) and none gave code")
+    return "; ".join(reasons)

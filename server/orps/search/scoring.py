@@ -18,6 +18,7 @@ import ast
 import math
 from collections.abc import Iterable, Sequence
 
+from orps.search.comparison import comparison_fields
 from orps.search.records import Candidate, CandidateSummary
 from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, total_runtime
 
@@ -173,9 +174,6 @@ def summarize(
     ][:10]
     if report is not None and report.status != "completed":
         failures.insert(0, f"{report.status}: {report.detail.strip()[:300]}")
-    speedup = None
-    if current is not None and current.runtime_ns and candidate.runtime_ns:
-        speedup = round(current.runtime_ns / candidate.runtime_ns, 3)
     return CandidateSummary(
         rank=rank_number,
         id=candidate.id,
@@ -192,5 +190,4 @@ def summarize(
         round=candidate.round,
         status=str(report.status) if report else "not_run",
         failures=failures,
-        speedup_vs_current=speedup,
-    )
+    ).model_copy(update=comparison_fields(candidate, current))
