@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from orps.search.comparison import empty_reason
 from orps.search.records import (
     CandidateSummary,
     ProgressReported,
@@ -117,7 +118,7 @@ class TerminalView:
                     "No tests were found: candidates were only checked to import and run.", "yellow"
                 )
             )
-        if not result.candidates and (reason := empty_reason(result)):
+        if not result.candidates and (reason := result_empty_reason(result)):
             self.out.print(Text(f"0 candidates: {reason}", "yellow"))
         cached = f", {result.cached_calls} from cache" if result.cached_calls else ""
         self.out.print(
@@ -188,21 +189,12 @@ def candidate_row(c: CandidateSummary, baseline: bool) -> list[Any]:
     ]
 
 
-def empty_reason(result: SearchResult) -> str:
-    """Why a search produced no candidate, in words (empty when it produced some)."""
-    reasons: list[str] = []
-    if result.stopped == "cancelled":
-        reasons.append("cancelled before any candidate ran")
-    if result.error:
-        reasons.append(f"model error ({result.error})")
-    if result.dropped_replies:
-        reasons.append(f"{result.dropped_replies} reply(ies) without usable code")
-    if result.duplicates:
-        reasons.append(f"{result.duplicates} duplicate(s) of earlier code")
-    if result.cached_calls:
-        reasons.append(
-            f"{result.cached_calls} of {result.llm_calls} replies replayed from the cache"
-        )
-    if not reasons:
-        reasons.append(f"the search made {result.llm_calls} model call(s) and none gave code")
-    return "; ".join(reasons)
+def result_empty_reason(result: SearchResult) -> str:
+    return empty_reason(
+        stopped=result.stopped,
+        error=result.error,
+        dropped_replies=result.dropped_replies,
+        duplicates=result.duplicates,
+        cached_calls=result.cached_calls,
+        llm_calls=result.llm_calls,
+    )

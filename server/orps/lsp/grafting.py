@@ -33,6 +33,9 @@ class Graft:
 
     body: str  # indented for the user's function, each line ending in a newline
     imports: list[str]  # module-level import statements, one per entry
+    signature: str | None = None
+    """The candidate's ``def`` lines (unindented) when its parameters are named otherwise than
+    the user's: its body only fits its own signature (the user's docstring still stays)."""
 
 
 def candidate_function(code: str, name: str) -> FunctionNode | None:
@@ -78,10 +81,13 @@ def module_bindings(tree: ast.Module) -> tuple[set[Binding], set[str]]:
     return imported, names
 
 
-def body_start_line(function_text: str, node: FunctionNode) -> int | None:
+def body_start_line(
+    function_text: str, node: FunctionNode, offset: int | None = None
+) -> int | None:
     """0-based line (relative to ``node``'s first line) where the user's body may be replaced:
     after the docstring when there is one, else after the signature's colon. None when the body
-    starts on the signature's line."""
+    starts on the signature's line. ``offset``: the 1-based line ``function_text`` starts on
+    (default: the first decorator's)."""
     first = node.body[0]
     if is_docstring(first):
         if first.lineno == node.lineno:
@@ -92,7 +98,8 @@ def body_start_line(function_text: str, node: FunctionNode) -> int | None:
     except (tokenize.TokenError, SyntaxError):
         return None
     depth, seen_def = 0, False
-    offset = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    if offset is None:
+        offset = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     for token in tokens:
         if token.type == tokenize.NAME and token.string == "def":
             seen_def = True
@@ -122,9 +129,16 @@ def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -
     function = candidate_function(code, user.name)
     if function is None:
         return None
-    if parameter_names(function) != parameter_names(user):
-        return None  # the body uses other names: only the candidate's own signature fits it
     lines = split_lines(textwrap.dedent(code))
+    signature: str | None = None
+    if parameter_names(function) != parameter_names(user):
+        # The body uses other names: only the candidate's own signature fits it.
+        first = function.lineno - 1
+        text = "".join(lines[first:])
+        relative = body_start_line(text, function, offset=function.lineno)
+        if relative is None:
+            return None
+        signature = "".join(lines[first : function.lineno - 1 + relative])
     imported, bound = module_bindings(module)
     hoisted: list[str] = []
     skipped: set[int] = set()  # 1-based candidate lines left out of the body
@@ -145,7 +159,7 @@ def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -
             bound |= {b[2] for b in found}
     kept = [s for s in statements if s.lineno not in skipped]
     if not kept:
-        return Graft(body=f"{body_indent}pass\n", imports=hoisted)
+        return Graft(body=f"{body_indent}pass\n", imports=hoisted, signature=signature)
     first = min(s.lineno for s in kept)
     last = max(s.end_lineno or s.lineno for s in kept)
     source_indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
@@ -160,7 +174,12 @@ def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -
             body.append(body_indent + line[len(source_indent) :] + "\n")
         else:
             body.append(line + "\n")  # inside a multi-line string: leave it as written
-    return Graft(body="".join(body), imports=hoisted)
+    return Graft(body="".join(body), imports=hoisted, signature=signature)
+
+
+def relative_doc(node: FunctionNode) -> int:
+    """Lines from the ``def`` line to the docstring's first line."""
+    return node.body[0].lineno - node.lineno
 
 
 def import_insertion(source: str, module: ast.Module) -> tuple[int, bool]:
@@ -208,6 +227,25 @@ def graft_edits(
         return None
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     body = grafted.body.replace("\n", newline)
+    if grafted.signature is not None:
+        # Replace from the ``def`` line: the candidate's signature, the user's docstring kept.
+        def_line = lines[node.lineno - 1]
+        def_indent = def_line[: len(def_line) - len(def_line.lstrip())]
+        kept = (
+            "".join(lines[node.lineno - 1 + relative_doc(node) : body_from])
+            if is_docstring(first_statement)
+            else ""
+        )
+        signature = (
+            "".join(
+                def_indent + line if line.strip() else line
+                for line in split_lines(grafted.signature)
+            )
+            .replace("\r\n", "\n")
+            .replace("\n", newline)
+        )
+        body = signature + kept + body
+        body_from = node.lineno - 1
     if end == len(lines) and lines and not lines[-1].endswith("\n"):
         body = body[: -len(newline)]
     edits: list[types.TextEdit] = []

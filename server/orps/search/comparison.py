@@ -166,3 +166,29 @@ def judge(event: SearchEvent) -> None:
         mark_preferred(event.ranked, event.current)
     elif isinstance(event, SearchFinished):
         judge_result(event.result)
+
+
+def empty_reason(
+    *,
+    stopped: str,
+    error: str | None,
+    dropped_replies: int,
+    duplicates: int,
+    cached_calls: int,
+    llm_calls: int,
+) -> str:
+    """Why a search produced no candidate, in words (every front end says it the same way)."""
+    reasons: list[str] = []
+    if stopped == "cancelled":
+        reasons.append("cancelled before any candidate ran")
+    if error:
+        reasons.append(f"model error ({error})")
+    if dropped_replies:
+        reasons.append(f"{dropped_replies} reply(ies) without usable code")
+    if duplicates:
+        reasons.append(f"{duplicates} duplicate(s) of earlier code")
+    if cached_calls:
+        reasons.append(f"{cached_calls} of {llm_calls} replies replayed from the response cache")
+    if not reasons:
+        reasons.append(f"{llm_calls} model call(s), none gave a candidate")
+    return "; ".join(reasons)
