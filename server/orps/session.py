@@ -37,6 +37,7 @@ from orps.model.client import LLMClient
 from orps.project.discovery import VisibleTests
 from orps.project.target import FunctionTarget
 from orps.search.beam import Search, SearchConfig, check_test_imports
+from orps.search.comparison import judge
 from orps.search.records import SearchEvent, SearchFinished
 from orps.settings import Settings
 from orps_sandbox import Limits, Sandbox
@@ -148,6 +149,7 @@ async def run_search(
     if observe is not None:
         observe(search)
     async for event in search.events():
+        judge(event)  # the one comparison rule: which candidate (if any) beats the current code
         yield event
         if isinstance(event, SearchFinished):
             result = event.result

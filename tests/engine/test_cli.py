@@ -129,7 +129,8 @@ def test_human_output_has_a_table_and_the_best_code(
         cwd=project,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Best candidate" in proc.stdout and "math.pi * r * r" in proc.stdout
+    assert "Preferred candidate #1" in proc.stdout and "math.pi * r * r" in proc.stdout
+    assert "no baseline: the function is a stub; #1 passes 2/2 tests" in proc.stdout
     assert "2/2" in proc.stdout
     assert "sandbox:" in proc.stderr and "tests: 2 visible test(s)" in proc.stderr
 

@@ -18,7 +18,7 @@ from typing import Any, Union
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
-from orps.lsp.functions import apply_text_edit
+from orps.lsp.functions import apply_text_edits
 
 COMMAND_TIMEOUT_S = 30.0
 
@@ -193,9 +193,9 @@ class LspSession:
             changes.append((change.text_document.uri, list(change.edits)))  # type: ignore[arg-type]
         for uri, edits in (edit.changes or {}).items():
             changes.append((uri, list(edits)))
-        assert len(changes) == 1 and len(changes[0][1]) == 1
-        uri, (text_edit,) = changes[0]
-        new_text = apply_text_edit(self.texts[uri], text_edit)
+        assert len(changes) == 1
+        uri, text_edits = changes[0]
+        new_text = apply_text_edits(self.texts[uri], text_edits)
         self.replace_text(uri, new_text)
         return new_text
 

@@ -73,10 +73,12 @@ async def test_edit_during_search_retargets_accept(
     assert top.edit is not None and top.edit.document_changes
     change = top.edit.document_changes[0]
     assert isinstance(change, types.TextDocumentEdit)
-    assert change.edits[0].range.start.line == 5
+    assert change.edits[0].range.start.line == 7  # the body, after the user's docstring
     new_text = session.apply(top.edit)
     ast.parse(new_text)
-    assert new_text.startswith("import math\n\nCONSTANT = math.pi\n\n\ndef fib(n):\n")
+    assert new_text.startswith(
+        'import math\n\nCONSTANT = math.pi\n\n\ndef fib(n):\n    """Return the n-th Fibonacci'
+    )
     assert new_text.endswith("\n\ndef other():\n    return 1\n")
     assert "NotImplementedError" not in new_text
 
@@ -161,10 +163,22 @@ async def test_two_functions_at_once_and_compare_with_current(
 
     lenses = await session.code_lenses(uri)
     titles = [lens.command.title for lens in lenses if lens.command]
-    assert any(t.startswith("best: ") and "× faster" in t and "tests" in t for t in titles), titles
+    last = [c for c in session.candidates if c["name"] == "fib"][-1]
+    top = last["candidates"][0]
+    # Under load the slow current code's noise can swallow even a large gap: then it is a tie
+    # and the views say so; either way every view says the same thing.
+    assert f"ORPS: {last['verdict']}" in titles, titles
+    assert "ORPS: no baseline: the function is a stub; #1 passes 2/2 tests" in titles
+    if top["preferred"]:
+        assert last["verdict"] == f"#1 is {top['ratioText']} than the current code"
+        assert top["ratioText"].endswith("× faster") and not top["tie"]
+    else:
+        assert top["tie"] and top["ratioText"] == "≈ same"
+        assert last["verdict"].startswith("the current code stays best")
     hover = await session.hover(uri, line=0)
     assert hover is not None
     text = hover.contents.value  # type: ignore[union-attr]
-    assert "| current |" in text and "| #1 |" in text
+    assert "| current |" in text and top["ratioText"] in text and last["verdict"] in text
+    # #1 fails a test (square's): accepting it needs a confirmation, so it is no code action.
     actions = await session.code_actions(uri, line=1)
-    assert "× current" in actions[0].title
+    assert [a.title for a in actions] == ["Refine with ORPS"]

@@ -5,10 +5,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from lsprotocol import types
+
 from orps.lsp.configuration import resolve_settings
 from orps.lsp.functions import apply_text_edit, replacement_edit, span_at, spans_of
 from orps.lsp.payload import CandidatesPayload, CandidateView, WirePosition, WireRange
-from orps.lsp.presentation import action_title, code_actions, hover_markdown, lens_summary
+from orps.lsp.presentation import (
+    action_title,
+    code_actions,
+    confirmation_message,
+    hover_markdown,
+    lens_summary,
+)
+from orps.search.comparison import mark_preferred, verdict
 from orps.search.records import CandidateSummary
 
 MODULE = """import functools
@@ -43,13 +52,35 @@ def summary(**overrides: object) -> CandidateView:
         round=0,
         status="completed",
         speedup_vs_current=2.5,
+        speedup=2.5,
+        ratio_text="2.5× faster",
+        compared_tests=5,
+        runtime_compared_ns=6_000_000,
+        current_runtime_compared_ns=15_000_000,
+        preferred=True,
     )
     values.update(overrides)
     return CandidateView.of(CandidateSummary.model_validate(values))
 
 
-def payload(*candidates: CandidateView, running: bool = False) -> CandidatesPayload:
+CURRENT = summary(
+    rank=0,
+    id="cur",
+    origin="current",
+    speedup=None,
+    speedup_vs_current=None,
+    ratio_text="",
+    preferred=False,
+    runtime_compared_ns=15_000_000,
+)
+
+
+def payload(
+    *candidates: CandidateView, running: bool = False, current: CandidateView | None = CURRENT
+) -> CandidatesPayload:
     origin = WirePosition(line=0, character=0)
+    ranked = list(candidates)
+    mark_preferred(ranked, current)
     return CandidatesPayload(
         uri="file:///tmp/mod.py",
         name="fib",
@@ -58,7 +89,10 @@ def payload(*candidates: CandidateView, running: bool = False) -> CandidatesPayl
         search_id="s",
         running=running,
         stopped=None if running else "completed",
-        candidates=list(candidates),
+        candidates=ranked,
+        current=current,
+        baseline="current" if current is not None else "none",
+        verdict=verdict(ranked, current),
     )
 
 
@@ -70,6 +104,9 @@ def test_spans_cover_decorators_and_methods() -> None:
     ]
     assert span_at(spans, 4) is spans[0] and span_at(spans, 8) is None
     assert spans_of("def broken(:\n") == []
+    # A syntax error elsewhere: the functions that still parse keep their spans.
+    broken = MODULE.replace("class Cache:", "class Cache(:")
+    assert [s.qualname for s in spans_of(broken)] == ["fib"]
 
 
 def test_replacement_edit_keeps_indentation_and_the_rest_of_the_file() -> None:
@@ -101,24 +138,52 @@ def test_crlf_documents_stay_crlf() -> None:
 
 def test_titles_and_summaries() -> None:
     best = summary()
-    assert action_title(best) == "ORPS #1: 5/5 tests · 1.20 ms · 0.4× current · 3.0 MiB"
-    assert (
-        action_title(summary(speedup_vs_current=None)) == "ORPS #1: 5/5 tests · 1.20 ms · 3.0 MiB"
+    assert action_title(best) == "ORPS #1: 5/5 tests · 6.00 ms · 2.5× faster · 3.0 MiB"
+    stub = summary(compared_tests=0, runtime_compared_ns=None, speedup=None, ratio_text="")
+    assert action_title(stub, baseline=False) == "ORPS #1: 5/5 tests · 1.20 ms · 3.0 MiB"
+    assert lens_summary(payload(best)) == "ORPS: #1 is 2.5× faster than the current code"
+    slower = summary(speedup=0.5, ratio_text="2.0× slower")
+    assert lens_summary(payload(slower)) == (
+        "ORPS: the current code stays best: no candidate is faster beyond noise while passing "
+        "its tests"
     )
-    assert lens_summary(payload(best)) == "best: 1.20 ms, 2.5× faster, 5/5 tests"
-    assert (
-        lens_summary(payload(summary(speedup_vs_current=0.5)))
-        == "best: 1.20 ms, 2× slower, 5/5 tests"
-    )
+    tie = summary(speedup=1.02, tie=True, ratio_text="≈ same")
+    assert "current code stays best" in (lens_summary(payload(tie)) or "")
     assert lens_summary(payload(running=True)) == "ORPS: searching (starting)"
-    assert "| #1 | 5/5 | 1.20 ms |" in hover_markdown(payload(best))
+    assert lens_summary(payload(stub, current=None)) == (
+        "ORPS: no baseline: the function is a stub; #1 passes 5/5 tests"
+    )
+    hover = hover_markdown(payload(best))
+    assert "| current | 5/5 | 15.00 ms |" in hover and "| #1 ★ | 5/5 | 6.00 ms |" in hover
+    assert "2.5× faster" in hover and "runtime: each test's median" in hover
+    assert "e+" not in hover and "0.00×" not in hover
 
 
-def test_code_actions_offer_completed_candidates_best_first() -> None:
+def test_a_candidate_failing_current_tests_is_never_called_faster() -> None:
+    failing = summary(
+        tests_passed=3,
+        fails_current_tests=True,
+        current_tests_failed=2,
+        speedup=None,
+        ratio_text="",
+        compared_tests=3,
+    )
+    stored = payload(failing)
+    assert not stored.candidates[0].preferred
+    assert "fails 2 of the current code's tests" in action_title(failing)
+    assert "faster" not in hover_markdown(stored).split("|---|")[-1]
+    assert confirmation_message(failing, CURRENT) == (
+        "#1 fails 2 of the 5 tests the current code passes. Accept anyway?"
+    )
+    assert confirmation_message(summary(), CURRENT) is None
+
+
+def test_code_actions_offer_passing_candidates_and_prefer_only_the_preferred() -> None:
     stored = payload(
-        summary(),
+        summary(speedup=0.5, ratio_text="2.0× slower", preferred=False),
         summary(rank=2, id="def", code="def fib(n):\n    return 2\n"),
         summary(rank=3, id="bad", status="timeout"),
+        summary(rank=4, id="fails", code="def fib(n):\n    return 3\n", tests_passed=4),
     )
     actions = code_actions(
         uri="file:///tmp/mod.py",
@@ -127,13 +192,11 @@ def test_code_actions_offer_completed_candidates_best_first() -> None:
         source=MODULE,
         line=10,
         lookup=lambda name: stored if name == "fib" else None,
-        workspace_edit=lambda edit: __import__("lsprotocol").types.WorkspaceEdit(
-            changes={"u": [edit]}
-        ),
+        workspace_edit=lambda edits: types.WorkspaceEdit(changes={"u": edits}),
     )
     assert actions is not None
     assert [a.title.split(":")[0] for a in actions] == ["ORPS #1", "ORPS #2", "Refine with ORPS"]
-    assert actions[0].is_preferred and not actions[1].is_preferred
+    assert not actions[0].is_preferred and actions[1].is_preferred  # #1 is slower
     assert (
         code_actions(
             uri="u",
@@ -142,10 +205,10 @@ def test_code_actions_offer_completed_candidates_best_first() -> None:
             source=MODULE,
             line=1,
             lookup=lambda name: None,
-            workspace_edit=lambda e: None,
+            workspace_edit=lambda e: types.WorkspaceEdit(),
         )
         is None
-    )  # type: ignore[arg-type,return-value]
+    )
 
 
 def test_settings_layers_and_complaints() -> None:

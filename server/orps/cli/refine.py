@@ -1,5 +1,5 @@
 """``orps refine``: search one function through the pipeline, show or print the result, and
-optionally apply the best candidate to the file, after re-running it in a fresh worker."""
+optionally apply the preferred candidate to the file, after re-running it in a fresh worker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from orps.cli.options import EXIT_OK, fail, settings_from_args
 from orps.cli.view import TerminalView
 from orps.project.discovery import discover_tests
 from orps.project.target import apply_to_file, file_fingerprint, load_target, parse_target_spec
-from orps.search.records import SearchFinished, SearchResult
+from orps.search.records import CandidateSummary, SearchFinished, SearchResult
 from orps.search.verification import verify_for_apply
 from orps.session import make_sandbox, run_search
 
@@ -34,41 +34,33 @@ async def run_refine(args: argparse.Namespace) -> int:
     else:
         view.render_result(result)
     if args.apply:
-        refusal = check_best(result, force=args.force)
-        if refusal:
-            return fail(refusal)
-        best = result.candidates[0]
+        chosen = choose_for_apply(result, force=args.force)
+        if isinstance(chosen, str):
+            return fail(chosen)
         async with make_sandbox(settings) as sandbox:
             verdict = await verify_for_apply(
-                target, visible.tests, best.code, sandbox, flags=best.flags
+                target, visible.tests, chosen.code, sandbox, flags=chosen.flags
             )
         if not verdict.allowed and not (verdict.forceable and args.force):
             suffix = "; use --force" if verdict.forceable else ""
             return fail(f"not applied: {verdict.reason}{suffix}")
-        apply_to_file(target, best.code, fingerprint)
+        apply_to_file(target, chosen.code, fingerprint)
         if not args.json:
-            print(f"applied candidate #1 to {target.path}", file=sys.stderr)
+            print(f"applied candidate #{chosen.rank} to {target.path}", file=sys.stderr)
     return EXIT_OK
 
 
-def check_best(result: SearchResult, *, force: bool) -> str:
-    """Why the search's best candidate must not be applied ("" when it may be re-run for it)."""
+def choose_for_apply(result: SearchResult, *, force: bool) -> CandidateSummary | str:
+    """The candidate ``--apply`` writes (the preferred one, or #1 with ``--force``), or why
+    none may be written. A flagged candidate is never written, even with ``--force``."""
     if not result.candidates:
         return "nothing to apply: the search produced no candidate"
-    best = result.candidates[0]
-    if best.flags:
-        return f"not applied: the best candidate is flagged: {best.flags[0]}"
-    if best.status != "completed" and not force:
-        return f"not applied: the best candidate did not run cleanly ({best.status}); use --force"
-    if best.tests_passed < best.tests_total and not force:
-        return f"not applied: the best candidate passes {best.tests_passed}/{best.tests_total} tests; use --force"
-    current = result.current
-    if (
-        current is not None
-        and not force
-        and current.tests_passed >= best.tests_passed
-        and best.speedup_vs_current is not None
-        and best.speedup_vs_current < 1.0
-    ):
-        return f"not applied: the current code is faster ({1 / best.speedup_vs_current:.2f}x); use --force"
-    return ""
+    preferred = next((c for c in result.candidates if c.preferred), None)
+    if preferred is None and not force:
+        return f"not applied: {result.verdict}; use --force to apply #1 anyway"
+    chosen = preferred or result.candidates[0]
+    if chosen.flags:
+        return f"not applied: candidate #{chosen.rank} is flagged: {chosen.flags[0]}"
+    if chosen.status != "completed" and not force:
+        return f"not applied: the candidate did not run cleanly ({chosen.status}); use --force"
+    return chosen

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
+from orps.search.comparison import empty_reason
 from orps.search.records import (
+    CandidateSummary,
     ProgressReported,
     RankingChanged,
     SearchResult,
@@ -49,14 +53,14 @@ class TerminalView:
                 if event.tests_total
                 else "no tests found"
             )
-            self.console.print(f"[bold]orps[/] refining {event.target}")
-            self.console.print(f"  model: {event.model}")
+            self.console.print(f"[bold]orps[/] refining {escape(event.target)}")
+            self.console.print(f"  model: {escape(terminal_safe(event.model))}")
             self.console.print(f"  sandbox: {event.isolation}")
             for reason in event.isolation_reasons:
-                self.console.print(f"  [yellow]sandbox weaker than the best:[/] {reason}")
-            self.console.print(f"  tests: {tests}")
+                self.console.print(f"  [yellow]sandbox weaker than the best:[/] {escape(reason)}")
+            self.console.print(f"  tests: {escape(tests)}")
         elif isinstance(event, Warned):
-            self.console.print(f"[yellow]warning:[/] {event.message}")
+            self.console.print(f"[yellow]warning:[/] {escape(terminal_safe(event.message))}")
         elif isinstance(event, ProgressReported):
             p = event.progress
             best = p.best
@@ -77,62 +81,52 @@ class TerminalView:
     def render_result(self, result: SearchResult) -> None:
         from rich.syntax import Syntax
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"{result.target}: {len(result.candidates)} candidate(s)")
-        for column in (
-            "rank",
-            "tests",
-            "runtime",
-            "± noise",
-            "× current",
-            "peak memory",
-            "score",
-            "round",
-            "status",
-        ):
-            table.add_column(column, justify="right" if column != "status" else "left")
-        rows = list(result.candidates[: self.show])
+        baseline = result.current is not None
+        table = Table(
+            title=Text(f"{terminal_safe(result.target)}: {len(result.candidates)} candidate(s)"),
+            caption=RUNTIME_CAPTION if baseline else STUB_CAPTION,
+        )
+        columns = ("rank", "tests", "runtime", "± noise", "vs current", "peak memory")
+        for column in (*columns, "score", "round", "status"):
+            table.add_column(column, justify="left" if column == "status" else "right")
         if result.current is not None:
-            c = result.current
-            table.add_row(
-                "current",
-                f"{c.tests_passed}/{c.tests_total}",
-                format_ns(c.runtime_ns),
-                format_ns(c.runtime_noise_ns),
-                "1.00",
-                format_bytes(c.peak_memory_bytes),
-                f"{c.score:.2f}",
-                "-",
-                c.status,
-            )
-        for c in rows:
-            table.add_row(
-                str(c.rank),
-                f"{c.tests_passed}/{c.tests_total}",
-                format_ns(c.runtime_ns),
-                format_ns(c.runtime_noise_ns),
-                f"{c.speedup_vs_current:.2f}" if c.speedup_vs_current else "-",
-                format_bytes(c.peak_memory_bytes),
-                f"{c.score:.2f}",
-                str(c.round),
-                c.status,
-            )
+            table.add_row(*current_row(result.current), style="bold")
+        for c in result.candidates[: self.show]:
+            table.add_row(*candidate_row(c, baseline), style="green" if c.preferred else None)
         self.out.print(table)
-        for c in rows:
+        for c in result.candidates[: self.show]:
             if c.flags:
-                self.out.print(f"[red]#{c.rank} flagged:[/] " + "; ".join(c.flags[:3]))
+                self.out.print(
+                    Text.assemble((f"#{c.rank} flagged: ", "red"), terminal_safe("; ".join(c.flags[:3])))
+                )
+        self.out.print(Text(result.verdict or "", style="bold"))
         if result.candidates:
-            best = result.candidates[0]
+            best = next((c for c in result.candidates if c.preferred), result.candidates[0])
+            runtime = format_ns(best.runtime_compared_ns if baseline else best.runtime_ns)
+            label = "Preferred candidate" if best.preferred else "Best-ranked candidate"
             self.out.print(
-                f"[bold]Best candidate[/] ({best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}):"
+                Text.assemble(
+                    (label, "bold"),
+                    f" #{best.rank} ({best.tests_passed}/{best.tests_total} tests, {runtime}):",
+                )
             )
-            self.out.print(Syntax(best.code, "python", line_numbers=False))
+            self.out.print(Syntax(terminal_safe(best.code), "python", line_numbers=False))
             if best.failures:
-                self.out.print("[yellow]failures:[/] " + "; ".join(best.failures[:3]))
+                self.out.print(
+                    Text.assemble(
+                        ("failures: ", "yellow"), terminal_safe("; ".join(best.failures[:3]))
+                    )
+                )
         if result.tests_total == 0:
             self.out.print(
-                "[yellow]No tests were found: candidates were only checked to import and run.[/]"
+                Text(
+                    "No tests were found: candidates were only checked to import and run.", "yellow"
+                )
             )
+        if not result.candidates and (reason := result_empty_reason(result)):
+            self.out.print(Text(f"0 candidates: {reason}", "yellow"))
         cached = f", {result.cached_calls} from cache" if result.cached_calls else ""
         reused = (
             f" ({result.prompt_tokens_reused} prompt tokens reused)"
@@ -140,15 +134,9 @@ class TerminalView:
             else ""
         )
         self.out.print(
-            f"{result.llm_calls} LLM calls{cached}, {result.prompt_tokens}+{result.completion_tokens} tokens{reused}, "
-            f"{result.elapsed_s:.1f} s; {result.duplicates} duplicate(s), {result.dropped_replies} reply(ies) without code; "
-            f"stopped: {result.stopped}"
-        )
-        if result.error:
-            self.out.print(f"[red]model error:[/] {result.error}")
-        if result.isolation is not None:
-            weaker = "; ".join(result.isolation.reasons)
-            self.out.print(
-                f"sandbox: {result.isolation.kind}"
-                + (f" [yellow](weaker than the best: {weaker})[/]" if weaker else "")
-            )
+        for c in result.candidates[: self.show]:
+            if c.flags:
+                self.out.print(
+                    Text.assemble((f"#{c.rank} flagged: ", "red"), terminal_safe("; ".join(c.flags[:3])))
+                )
+        self.out.print(Text(result.verdict or "", style="bold"))

@@ -26,6 +26,7 @@ class CommandArguments(BaseModel):
     name: str | None = None
     position: WirePosition | None = None
     candidate_id: str | None = None
+    confirmed: bool | None = None
 
 
 def parse_arguments(arguments: tuple[Any, ...]) -> CommandArguments | str:

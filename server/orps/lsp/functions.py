@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
+from orps.lsp.grafting import graft_edits
 from orps.project.target import (
     FunctionTarget,
     TargetError,
@@ -72,11 +73,59 @@ def function_spans(tree: ast.Module) -> list[FunctionSpan]:
 
 
 def spans_of(source: str) -> list[FunctionSpan]:
-    """Function spans of a document; none when it does not parse."""
+    """Function spans of a document; with a syntax error, those of the blocks that parse."""
+    return function_spans(tolerant_module(source))
+
+
+CONTINUATIONS = ("else", "elif", "except", "finally", ")", "]", "}", "#")
+
+
+def top_level_blocks(source: str) -> list[tuple[int, str]]:
+    """The document cut at each line that starts a top-level statement: (0-based line, text).
+
+    Decorators stay with what they decorate; a block that is really a continuation of another
+    (``else:``, a closing bracket) stays with it.
+    """
+    blocks: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(split_lines(source)):
+        starts = bool(line.strip()) and not line[0].isspace() and not line.startswith(CONTINUATIONS)
+        glued = (
+            bool(blocks)
+            and blocks[-1][1][0].startswith("@")
+            and all(not ln.strip() or ln.startswith(("@", "#")) for ln in blocks[-1][1])
+        )
+        if not blocks or (starts and not glued):
+            blocks.append((number, [line]))
+        else:
+            blocks[-1][1].append(line)
+    return [(start, "".join(lines)) for start, lines in blocks]
+
+
+def tolerant_module(source: str) -> ast.Module:
+    """The document's AST; with a syntax error, the top-level blocks that still parse (their
+    line numbers as in the document), so functions elsewhere keep their lenses and actions."""
     try:
-        return function_spans(parse_module(source))
-    except DocumentError:
-        return []
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        pass
+    body: list[ast.stmt] = []
+    for start, text in top_level_blocks(source):
+        try:
+            block = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        ast.increment_lineno(block, start)
+        body.extend(block.body)
+    return ast.Module(body=body, type_ignores=[])
+
+
+def syntax_error(source: str, filename: str = "<document>") -> str | None:
+    """The document's first syntax error as one line, or None when it parses."""
+    try:
+        parse_module(source, filename)
+    except DocumentError as exc:
+        return str(exc)
+    return None
 
 
 def span_at(spans: list[FunctionSpan], line: int) -> FunctionSpan | None:
@@ -153,6 +202,49 @@ def replacement_edit(source: str, qualname: str, code: str, path: Path) -> types
         return None
     span = FunctionSpan(qualname, target.start_line, target.end_line, target.start_line)
     return types.TextEdit(range=span_range(source, span), new_text=new_text)
+
+
+def accept_edits(source: str, qualname: str, code: str, path: Path) -> list[types.TextEdit] | None:
+    """The edits accepting ``code`` for ``qualname``: the user's signature and docstring kept,
+    the candidate's body in, its imports hoisted to the module's (``grafting``).
+
+    Falls back to replacing the whole function when the body cannot be grafted (a one-line
+    function). None when the function is gone, nothing would change or the result would not
+    parse (with a syntax error elsewhere in the document: when the function would not parse).
+    """
+    if not code.strip():
+        return None
+    module = tolerant_module(source)
+    node = find_function_node(module, qualname)
+    if node is None:
+        return None
+    edits = graft_edits(source, module, node, code)
+    if edits is None:
+        if syntax_error(source) is not None:
+            return None
+        whole = replacement_edit(source, qualname, code, path)
+        return [whole] if whole is not None else None
+    result = apply_text_edits(source, edits)
+    if result == source:
+        return None
+    if syntax_error(source) is None:
+        if syntax_error(result) is not None:
+            return None
+    else:
+        new_module = tolerant_module(result)
+        if find_function_node(new_module, qualname) is None:
+            return None
+    return edits
+
+
+def apply_text_edits(source: str, edits: list[types.TextEdit]) -> str:
+    """Apply non-overlapping edits given against the same text, as a client would."""
+    ordered = sorted(
+        edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True
+    )
+    for edit in ordered:
+        source = apply_text_edit(source, edit)
+    return source
 
 
 def apply_text_edit(source: str, edit: types.TextEdit) -> str:

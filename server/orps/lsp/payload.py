@@ -1,13 +1,15 @@
 """The records the server sends to clients about a function's candidates (``orps/candidates``).
 
 They are the engine's ``CandidateSummary`` and ``Progress`` re-expressed with camelCase field
-names, plus where the function is: the document URI, its qualified name and current range.
+names, plus where the function is (the document URI, its qualified name and current range) and
+what the comparison with the current code concluded (``baseline``, ``verdict``), or why there is
+no candidate (``emptyReason``).
 ``docs/protocol.md`` is the contract; these models are its single implementation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from lsprotocol import types
 from pydantic import BaseModel, ConfigDict
@@ -90,6 +92,9 @@ class CandidatesPayload(WireModel):
     current_code: str = ""
     current: CandidateView | None = None
     candidates: list[CandidateView] = []
+    baseline: Literal["current", "none"] = "none"
+    verdict: str = ""
+    empty_reason: str | None = None
 
     def candidate(self, candidate_id: str) -> CandidateView | None:
         return next((c for c in self.candidates if c.id == candidate_id), None)
@@ -133,3 +138,10 @@ class StatusPayload(WireModel):
     model: str
     running: list[RunningSearch]
     isolation: IsolationView | None = None
+    settings_applied: str | None = None
+
+
+class RestoreParams(WireModel):
+    """``orps/restore``: the payloads a client kept across a server restart."""
+
+    payloads: list[CandidatesPayload]

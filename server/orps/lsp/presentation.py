@@ -14,7 +14,7 @@ from lsprotocol import types
 
 from orps.lsp.functions import (
     FunctionSpan,
-    replacement_edit,
+    accept_edits,
     signature_range,
     span_at,
     span_range,
@@ -32,65 +32,90 @@ REFINE_TITLE = "Refine with ORPS"
 MAX_OFFERED = 5  # candidates offered as code actions
 
 PayloadLookup = Callable[[str], CandidatesPayload | None]  # qualname -> stored payload
-EditBuilder = Callable[[types.TextEdit], types.WorkspaceEdit]
+EditBuilder = Callable[[list[types.TextEdit]], types.WorkspaceEdit]
+
+
+RUNTIME_NOTE = (
+    "runtime: each test's median wall time, summed over the tests both the candidate and the "
+    "current code pass (the current row: over every test it passes); ± the noise estimate; "
+    "≈ means the two are within noise"
+)
+STUB_NOTE = (
+    "no baseline: the function is a stub; runtime: the mean of each passing test's median wall time"
+)
 
 
 def fraction(candidate: CandidateView) -> str:
     return f"{candidate.tests_passed}/{candidate.tests_total} tests"
 
 
-def relative_to_current(candidate: CandidateView) -> str | None:
-    """Runtime as a multiple of the current code's (0.4× = takes 40% of the time)."""
-    if not candidate.speedup_vs_current:
+def shown_runtime(candidate: CandidateView, baseline: bool) -> int | None:
+    """The runtime every view shows: on the compared tests with a baseline (see RUNTIME_NOTE)."""
+    if baseline and candidate.compared_tests:
+        return candidate.runtime_compared_ns
+    return None if baseline else candidate.runtime_ns
+
+
+def versus_current(candidate: CandidateView, baseline: bool) -> str:
+    """``3.2× faster``, ``≈ same``, ``fails 2 of the current code's tests`` or ``no baseline``."""
+    if not baseline:
+        return "no baseline"
+    if candidate.fails_current_tests:
+        return f"fails {candidate.current_tests_failed} of the current code's tests"
+    return candidate.ratio_text or "not compared"
+
+
+def acceptable(candidate: CandidateView) -> bool:
+    """Whether accepting needs no confirmation: it ran and passes every test (and so every
+    test the current code passes)."""
+    return (
+        candidate.status == "completed"
+        and not candidate.fails_current_tests
+        and candidate.tests_passed == candidate.tests_total
+    )
+
+
+def confirmation_message(candidate: CandidateView, current: CandidateView | None) -> str | None:
+    """What to ask before accepting a failing candidate (None when it needs no question)."""
+    if acceptable(candidate):
         return None
-    return f"{1 / candidate.speedup_vs_current:.2g}× current"
+    if candidate.fails_current_tests and current is not None:
+        return (
+            f"#{candidate.rank} fails {candidate.current_tests_failed} of the "
+            f"{current.tests_passed} tests the current code passes. Accept anyway?"
+        )
+    if candidate.status != "completed":
+        return f"#{candidate.rank} did not run cleanly ({candidate.status}). Accept anyway?"
+    failed = candidate.tests_total - candidate.tests_passed
+    return f"#{candidate.rank} fails {failed} of the {candidate.tests_total} tests. Accept anyway?"
 
 
-def speed_phrase(candidate: CandidateView) -> str | None:
-    speedup = candidate.speedup_vs_current
-    if not speedup:
-        return None
-    if speedup >= 1:
-        return f"{speedup:.2g}× faster"
-    return f"{1 / speedup:.2g}× slower"
-
-
-def action_title(candidate: CandidateView) -> str:
-    """``ORPS #1: 5/5 tests · 1.2 ms · 0.4× current · 3.0 MiB``."""
-    parts = [fraction(candidate), format_ns(candidate.runtime_ns)]
-    if (relative := relative_to_current(candidate)) is not None:
-        parts.append(relative)
+def action_title(candidate: CandidateView, baseline: bool = True) -> str:
+    """``ORPS #1: 5/5 tests · 1.20 ms · 3.2× faster · 3.0 MiB`` (runtime on compared tests)."""
+    parts = [fraction(candidate), format_ns(shown_runtime(candidate, baseline))]
+    if baseline:
+        parts.append(versus_current(candidate, baseline))
     if candidate.peak_memory_bytes is not None:
         parts.append(format_bytes(candidate.peak_memory_bytes))
     return f"ORPS #{candidate.rank}: " + " · ".join(parts)
 
 
 def lens_summary(payload: CandidatesPayload) -> str | None:
-    """``best: 1.2 ms, 3.4× faster, 5/5 tests`` (or the search's state while it runs)."""
-    best = payload.candidates[0] if payload.candidates else None
+    """While searching: the progress line; after: the verdict (``ORPS: #1 is 3.2× faster ...``)."""
     if payload.running:
         progress = payload.progress
-        state = f"round {progress.round}/{progress.rounds}" if progress else "starting"
-        head = f"ORPS: searching ({state})"
-        return (
-            head
-            if best is None
-            else f"{head} · best so far: {format_ns(best.runtime_ns)}, {fraction(best)}"
-        )
-    if best is None:
-        return f"ORPS: no candidate ({payload.stopped or 'stopped'})"
-    parts = [format_ns(best.runtime_ns)]
-    if (speed := speed_phrase(best)) is not None:
-        parts.append(speed)
-    parts.append(fraction(best))
-    return "best: " + ", ".join(parts)
+        return f"ORPS: searching · {progress.message}" if progress else "ORPS: searching (starting)"
+    if not payload.candidates:
+        reason = payload.empty_reason or payload.stopped or "stopped"
+        return f"ORPS: no candidate ({reason})"
+    return f"ORPS: {payload.verdict}" if payload.verdict else None
 
 
 def progress_line(progress: Progress) -> str:
-    """``round 1/2 · calls 4/30 · 3 candidates · best 5/5 tests, 1.20 ms``."""
+    """``round 1/2 · calls 4/30 · 3 candidates · best so far 5/5 tests, 1.20 ms``."""
     best = progress.best
     best_text = (
-        f"best {best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}"
+        f"best so far {best.tests_passed}/{best.tests_total} tests, {format_ns(best.runtime_ns)}"
         if best is not None
         else "no candidate yet"
     )
@@ -102,36 +127,44 @@ def progress_line(progress: Progress) -> str:
 
 
 def hover_markdown(payload: CandidatesPayload) -> str:
-    """A table of the candidates' tests, runtime and memory, the current code first."""
+    """The verdict, then a table of the current code and each candidate: tests, runtime on the
+    compared tests, noise, the ratio to the current code, peak memory."""
+    baseline = payload.current is not None
     rows = [
-        "| | tests | runtime | ± noise | × current | peak memory |",
+        "| | tests | runtime | ± noise | vs current | peak memory |",
         "|---|---|---|---|---|---|",
     ]
     current = payload.current
     if current is not None:
         rows.append(
             f"| current | {current.tests_passed}/{current.tests_total} | "
-            f"{format_ns(current.runtime_ns)} | {format_ns(current.runtime_noise_ns)} | 1 | "
-            f"{format_bytes(current.peak_memory_bytes)} |"
+            f"{format_ns(current.runtime_compared_ns)} | {format_ns(current.runtime_noise_ns)} | "
+            f"baseline | {format_bytes(current.peak_memory_bytes)} |"
         )
     for c in payload.candidates[:10]:
-        speed = f"{c.speedup_vs_current:.2f}" if c.speedup_vs_current else "-"
+        mark = " ★" if c.preferred else ""
         rows.append(
-            f"| #{c.rank} | {c.tests_passed}/{c.tests_total} | {format_ns(c.runtime_ns)} | "
-            f"{format_ns(c.runtime_noise_ns)} | {speed} | {format_bytes(c.peak_memory_bytes)} |"
+            f"| #{c.rank}{mark} | {c.tests_passed}/{c.tests_total} | "
+            f"{format_ns(shown_runtime(c, baseline))} | {format_ns(c.runtime_noise_ns)} | "
+            f"{versus_current(c, baseline)} | {format_bytes(c.peak_memory_bytes)} |"
         )
     state = "searching…" if payload.running else f"stopped: {payload.stopped or 'completed'}"
     head = (
         f"**ORPS** `{payload.name}`: {len(payload.candidates)} candidate(s), "
         f"{payload.tests_total} visible test(s), {state}"
     )
-    return "\n".join([head, "", *rows])
+    lines = [head, "", f"**{payload.verdict}**" if payload.verdict else ""]
+    if not payload.candidates and payload.empty_reason:
+        lines.append(f"0 candidates: {payload.empty_reason}")
+    note = RUNTIME_NOTE if baseline else STUB_NOTE
+    return "\n".join([*lines, "", *rows, "", f"_{note}_"])
 
 
 def offered(payload: CandidatesPayload) -> list[CandidateView]:
-    """The candidates worth offering: they ran to completion and nothing flagged them; the
-    best first."""
-    return [c for c in payload.candidates if c.status == "completed" and not c.flags][:MAX_OFFERED]
+    """The candidates offered as code actions (edits applied without a question): those that
+    ran, pass every test and that nothing flagged; the best first. Failing ones are accepted
+    through ``orps.accept``, which asks for confirmation; flagged ones are never offered."""
+    return [c for c in payload.candidates if acceptable(c) and not c.flags][:MAX_OFFERED]
 
 
 def refine_arguments(
@@ -165,16 +198,17 @@ def code_actions(
     actions: list[types.CodeAction] = []
     payload = lookup(span.qualname)
     if payload is not None:
-        for index, candidate in enumerate(offered(payload)):
-            edit = replacement_edit(source, span.qualname, candidate.code, path)
-            if edit is None:
+        baseline = payload.current is not None
+        for candidate in offered(payload):
+            edits = accept_edits(source, span.qualname, candidate.code, path)
+            if edits is None:
                 continue
             actions.append(
                 types.CodeAction(
-                    title=action_title(candidate),
+                    title=action_title(candidate, baseline),
                     kind=types.CodeActionKind.RefactorRewrite,
-                    is_preferred=index == 0 or None,
-                    edit=workspace_edit(edit),
+                    is_preferred=candidate.preferred or None,
+                    edit=workspace_edit(edits),
                     data={"uri": uri, "name": span.qualname, "candidateId": candidate.id},
                 )
             )

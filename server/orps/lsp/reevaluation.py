@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from orps.project.target import FunctionTarget
 from orps.search.beam import execute
+from orps.search.comparison import mark_preferred
 from orps.search.records import Candidate, CandidateSummary
 from orps.search.scoring import rank, rescore, summarize
 from orps_sandbox import Sandbox, TestSpec
@@ -57,10 +58,12 @@ async def reevaluate(
     rescore(pool)
     if measured_current is not None:
         rescore([measured_current])
-    ranked = rank(pool)
+    ranked = [summarize(c, i + 1, measured_current) for i, c in enumerate(rank(pool))]
+    current_summary = summarize(measured_current, 0, measured_current) if measured_current else None
+    mark_preferred(ranked, current_summary)
     return Reevaluation(
-        ranked=[summarize(c, i + 1, measured_current) for i, c in enumerate(ranked)],
-        current=summarize(measured_current, 0, measured_current) if measured_current else None,
+        ranked=ranked,
+        current=current_summary,
         candidates=pool,
         current_candidate=measured_current,
     )

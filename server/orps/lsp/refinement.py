@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from orps.project.discovery import (
     is_test_file,
 )
 from orps.project.target import FunctionTarget
+from orps.search.comparison import empty_reason, verdict
 from orps.search.records import (
     Candidate,
     ProgressReported,
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0  # how long a superseded search may take to wind down before we move on
+PROGRESS_INTERVAL_S = 0.25  # at most one progress-only orps/candidates per function this often
 
 
 class RefinementError(Exception):
@@ -83,7 +86,7 @@ class FunctionRecord:
 
     key: FunctionKey
     payload: CandidatesPayload
-    target: FunctionTarget
+    target: FunctionTarget | None  # None for a result restored after a server restart
     settings: Settings
     roots: tuple[Path, ...]
     tests: list[TestSpec] = field(default_factory=list)
@@ -133,6 +136,11 @@ def warm_up() -> None:
     import orps.session  # noqa: F401
 
 
+def keeps_result(record: FunctionRecord | None) -> bool:
+    """Whether an earlier result is worth keeping over a cancelled re-run's empty one."""
+    return record is not None and not record.payload.running and bool(record.payload.candidates)
+
+
 def new_search_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -147,6 +155,8 @@ class Refinements:
         self.retests: dict[FunctionKey, asyncio.Task[None]] = {}
         self.stale: set[FunctionKey] = set()
         """Running searches whose tests changed: their candidates are re-run when they end."""
+        self.sent_at: dict[FunctionKey, float] = {}
+        self.pending: dict[FunctionKey, asyncio.TimerHandle] = {}
 
     # -- searches ---------------------------------------------------------------------------
 
@@ -261,6 +271,7 @@ class Refinements:
             raise RefinementError(str(exc)) from None
         span = span_named(spans_of(request.source), request.qualname)
         assert span is not None  # locate succeeded on the same text
+        earlier = self.records.get(request.key)
         payload = CandidatesPayload(
             uri=request.uri,
             name=request.qualname,
@@ -271,6 +282,8 @@ class Refinements:
             tests_total=len(visible.tests),
             test_sources=visible.sources,
             current_code=target.dedented_source,
+            baseline="none" if target.is_stub else "current",
+            verdict=verdict([], None) if target.is_stub else "measuring the current code",
         )
         record = FunctionRecord(
             key=request.key,
@@ -282,7 +295,7 @@ class Refinements:
             test_files=list(visible.files),
         )
         self.records[request.key] = record
-        self.listener.candidates_changed(payload)
+        self.send(record)
         await asyncio.to_thread(warm_up)  # a first import would otherwise stall the loop
         from orps.model.chat import ModelError
         from orps.session import run_search
@@ -309,15 +322,143 @@ class Refinements:
             stopped, error = "error", str(exc)
             raise RefinementError(error) from None
         finally:
-            if searches:
-                record.candidates = [node.candidate for node in searches[0].nodes.values()]
-                record.current = searches[0].current
+            self.flush(record.key)
             payload.running = False
             payload.stopped = stopped
-            self.listener.candidates_changed(payload)
+            if searches:
+                search = searches[0]
+                record.candidates = [node.candidate for node in search.nodes.values()]
+                record.current = search.current
+                if not payload.candidates:
+                    payload.empty_reason = empty_reason(
+                        stopped=stopped,
+                        error=error,
+                        dropped_replies=search.dropped_replies,
+                        duplicates=search.duplicates,
+                        cached_calls=search.llm.usage.cached_calls,
+                        llm_calls=search.llm.usage.calls,
+                    )
+            elif not payload.candidates:
+                payload.empty_reason = empty_reason(
+                    stopped=stopped,
+                    error=error,
+                    dropped_replies=0,
+                    duplicates=0,
+                    cached_calls=0,
+                    llm_calls=0,
+                )
+            if stopped == "cancelled" and not payload.candidates and keeps_result(earlier):
+                assert earlier is not None
+                record = self.keep_earlier(earlier, search_id)
+                payload = record.payload
+            self.send(record)
         if error:
             self.listener.warned(request.key, f"the search stopped early: {error}")
         return payload
+
+    def keep_earlier(self, earlier: FunctionRecord, search_id: str) -> FunctionRecord:
+        """A re-run cancelled before any candidate ran: the previous result stays, marked so."""
+        payload = earlier.payload.model_copy(deep=True)
+        payload.search_id = search_id
+        payload.running = False
+        payload.stopped = "cancelled"
+        payload.verdict = (
+            f"the re-run was cancelled; the previous result is shown ({earlier.payload.verdict})"
+        )
+        earlier.payload = payload
+        self.records[earlier.key] = earlier
+        return earlier
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def send(self, record: FunctionRecord) -> None:
+        """Send the record's payload now (and forget a throttled one still pending)."""
+        if (pending := self.pending.pop(record.key, None)) is not None:
+            pending.cancel()
+        self.sent_at[record.key] = time.monotonic()
+        self.listener.candidates_changed(record.payload)
+
+    def send_soon(self, record: FunctionRecord) -> None:
+        """Send the payload for a progress change, at most every ``PROGRESS_INTERVAL_S``."""
+        if record.key in self.pending:
+            return
+        wait = self.sent_at.get(record.key, 0.0) + PROGRESS_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self.send(record)
+            return
+        loop = asyncio.get_running_loop()
+        self.pending[record.key] = loop.call_later(wait, self._send_pending, record.key)
+
+    def _send_pending(self, key: FunctionKey) -> None:
+        self.pending.pop(key, None)
+        record = self.records.get(key)
+        if record is not None:
+            self.send(record)
+
+    def flush(self, key: FunctionKey) -> None:
+        if (pending := self.pending.pop(key, None)) is not None:
+            pending.cancel()
+
+    # -- results kept across a restart ------------------------------------------------------
+
+    def restore(self, payloads: Iterable[CandidatesPayload], settings: Settings) -> int:
+        """Store payloads a client kept across a server restart (no search re-runs them)."""
+        count = 0
+        for payload in payloads:
+            key = FunctionKey(payload.uri, payload.name)
+            if key in self.running:
+                continue  # a search started since the restart: its result wins
+            payload.running = False
+            payload.stopped = "restored"
+            payload.progress = None
+            self.records[key] = FunctionRecord(
+                key=key, payload=payload, target=None, settings=settings, roots=()
+            )
+            self.send(self.records[key])
+            count += 1
+        return count
+
+    def accepted(self, key: FunctionKey, candidate_id: str) -> None:
+        """After an accept: the accepted code is the current code; the others await a re-run."""
+        record = self.records.get(key)
+        if record is None or (chosen := record.payload.candidate(candidate_id)) is None:
+            return
+        payload = record.payload
+        payload.current = chosen.model_copy(
+            update={
+                "origin": "current",
+                "rank": 0,
+                "preferred": False,
+                "speedup": None,
+                "speedup_vs_current": None,
+                "tie": False,
+                "ratio_text": "",
+            }
+        )
+        payload.current_code = chosen.code
+        payload.baseline = "current"
+        others = [c for c in payload.candidates if c.id != candidate_id]
+        payload.candidates = [
+            c.model_copy(
+                update={
+                    "rank": i + 1,
+                    "preferred": False,
+                    "speedup": None,
+                    "speedup_vs_current": None,
+                    "tie": False,
+                    "ratio_text": "",
+                }
+            )
+            for i, c in enumerate(others)
+        ]
+        payload.stopped = "accepted"
+        payload.verdict = (
+            f"#{chosen.rank} was accepted and is now the current code; "
+            "refine again to compare the other candidates with it"
+        )
+        record.candidates = [c for c in record.candidates if c.id != candidate_id]
+        record.current = None
+        self.send(record)
 
     def _handle(self, record: FunctionRecord, search_id: str, event: object) -> None:
         payload = record.payload
@@ -327,17 +468,20 @@ class Refinements:
         elif isinstance(event, RankingChanged):
             payload.candidates = [CandidateView.of(s) for s in event.ranked]
             payload.current = CandidateView.of(event.current) if event.current else None
-            self.listener.candidates_changed(payload)
+            payload.verdict = verdict(payload.candidates, payload.current)
+            self.send(record)
         elif isinstance(event, ProgressReported):
             payload.progress = ProgressView.of(event.progress, progress_line(event.progress))
             if run is not None and run.search_id == search_id:
                 self.listener.progress_reported(run, payload.progress)
+            self.send_soon(record)
         elif isinstance(event, Warned):
             self.listener.warned(record.key, event.message)
         elif isinstance(event, SearchFinished):
             result = event.result
             payload.candidates = [CandidateView.of(s) for s in result.candidates]
             payload.current = CandidateView.of(result.current) if result.current else None
+            payload.verdict = result.verdict or verdict(payload.candidates, payload.current)
 
     # -- tests that changed -----------------------------------------------------------------
 
@@ -387,6 +531,8 @@ class Refinements:
         from orps.lsp.reevaluation import reevaluate
         from orps.session import make_sandbox
 
+        if record.target is None:
+            return  # a restored result: nothing to re-run it with
         target = record.target
         source = self.listener.document_source(record.key.uri)
         if source is not None:
@@ -415,4 +561,5 @@ class Refinements:
         payload.tests_total = len(visible.tests)
         payload.test_sources = visible.sources
         payload.stopped = "retested"
-        self.listener.candidates_changed(payload)
+        payload.verdict = verdict(payload.candidates, payload.current)
+        self.send(record)

@@ -15,10 +15,13 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
@@ -26,12 +29,17 @@ from pygls.workspace import TextDocument
 
 from orps import __version__
 from orps.lsp import presentation
-from orps.lsp.arguments import CommandArguments, parse_arguments, validate_arguments
+from orps.lsp.arguments import (
+    CommandArguments,
+    parse_arguments,
+    plain_json,
+    validate_arguments,
+)
 from orps.lsp.configuration import SECTION, resolve_settings
 from orps.lsp.functions import (
     DocumentError,
+    accept_edits,
     parse_module,
-    replacement_edit,
     span_at,
     span_named,
     span_range,
@@ -41,6 +49,7 @@ from orps.lsp.payload import (
     CandidatesPayload,
     IsolationView,
     ProgressView,
+    RestoreParams,
     RunningSearch,
     StatusPayload,
     WireRange,
@@ -61,6 +70,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATES_METHOD = "orps/candidates"
 STATUS_METHOD = "orps/status"
+RESTORE_METHOD = "orps/restore"
 PYTHON_SUFFIXES = (".py", ".pyi")
 TEST_FILE_GLOBS = ("**/test_*.py", "**/*_test.py")
 
@@ -73,6 +83,7 @@ class OrpsLanguageServer(LanguageServer):
         self.initialization_options: Any = None
         self.settings = Settings.model_validate({})
         self.shown_complaints: set[str] = set()
+        self.settings_applied: str | None = None
         self.refinements = Refinements(self)
         self.search_progress = SearchProgress(self)
         self.changes: TestFileChanges | None = None
@@ -119,8 +130,11 @@ class OrpsLanguageServer(LanguageServer):
 
     # -- settings ---------------------------------------------------------------------------
 
-    async def load_settings(self, pushed: Any = None) -> None:
-        """Settings from the environment, initializationOptions and the client's section."""
+    async def load_settings(self, pushed: Any = None, *, reloaded: bool = False) -> None:
+        """Settings from the environment, initializationOptions and the client's section.
+
+        ``reloaded``: a live change (``workspace/didChangeConfiguration``); ``orps/status`` then
+        says what changed in ``settingsApplied`` (searches started from now on use it)."""
         section: Any = pushed
         if self.supports_configuration():
             try:
@@ -131,6 +145,8 @@ class OrpsLanguageServer(LanguageServer):
             except Exception as exc:  # a client that fails the request: keep what was pushed
                 log.warning("workspace/configuration failed: %s", exc)
         settings, complaints = resolve_settings(self.initialization_options, section)
+        if reloaded:
+            self.settings_applied = settings_change(self.settings, settings)
         self.settings = settings
         for complaint in complaints:
             if complaint not in self.shown_complaints:
@@ -194,8 +210,8 @@ class OrpsLanguageServer(LanguageServer):
 
     def workspace_edit(
         self, uri: str, version: int | None
-    ) -> Callable[[types.TextEdit], types.WorkspaceEdit]:
-        def build(edit: types.TextEdit) -> types.WorkspaceEdit:
+    ) -> Callable[[list[types.TextEdit]], types.WorkspaceEdit]:
+        def build(edits: list[types.TextEdit]) -> types.WorkspaceEdit:
             if self.supports_document_changes():
                 return types.WorkspaceEdit(
                     document_changes=[
@@ -203,11 +219,11 @@ class OrpsLanguageServer(LanguageServer):
                             text_document=types.OptionalVersionedTextDocumentIdentifier(
                                 uri=uri, version=version
                             ),
-                            edits=[edit],
+                            edits=list(edits),
                         )
                     ]
                 )
-            return types.WorkspaceEdit(changes={uri: [edit]})
+            return types.WorkspaceEdit(changes={uri: list(edits)})
 
         return build
 
@@ -249,6 +265,7 @@ class OrpsLanguageServer(LanguageServer):
                 for key, run in self.refinements.running.items()
             ],
             isolation=self.isolation,
+            settings_applied=self.settings_applied,
         )
         self.protocol.notify(STATUS_METHOD, status.to_wire())
 
@@ -309,21 +326,25 @@ class OrpsLanguageServer(LanguageServer):
             self.search_progress.end(run, end_message(payload))
         return payload
 
-    async def accept(self, arguments: CommandArguments) -> tuple[types.WorkspaceEdit, str] | str:
-        """The edit applying a stored candidate after a fresh re-run, or why there is none."""
+    async def accept(self, arguments: CommandArguments) -> Acceptance:
+        """The edit applying a stored candidate after a fresh re-run, the question to ask
+        first, or why there is none."""
         if not arguments.name or not arguments.candidate_id:
-            return "orps.accept needs uri, name and candidateId"
+            return Refused("orps.accept needs uri, name and candidateId")
         payload = self.refinements.payload(FunctionKey(arguments.uri, arguments.name))
         candidate = payload.candidate(arguments.candidate_id) if payload else None
-        if candidate is None:
-            return f"no candidate {arguments.candidate_id} for {arguments.name}"
+        if payload is None or candidate is None:
+            return Refused(f"no candidate {arguments.candidate_id} for {arguments.name}")
+        question = presentation.confirmation_message(candidate, payload.current)
+        if question is not None and not arguments.confirmed:
+            return Question(question)
         try:
             document, path = self.python_document(arguments.uri)
         except DocumentError as exc:
-            return str(exc)
-        edit = replacement_edit(document.source, arguments.name, candidate.code, path)
-        if edit is None:
-            return (
+            return Refused(str(exc))
+        edits = accept_edits(document.source, arguments.name, candidate.code, path)
+        if edits is None:
+            return Refused(
                 f"{arguments.name} is no longer in {path.name} as a parseable function; not applied"
             )
         refusal = await self.refinements.verify_accept(
@@ -333,20 +354,53 @@ class OrpsLanguageServer(LanguageServer):
             candidate.tests_passed,
         )
         if refusal:
-            return f"candidate {candidate.id} not applied: {refusal}"
+            return Refused(f"candidate {candidate.id} not applied: {refusal}")
         document, path = self.python_document(arguments.uri)
-        edit = replacement_edit(document.source, arguments.name, candidate.code, path)
-        if edit is None:
-            return f"{arguments.name} changed during the re-run; not applied"
-        return self.workspace_edit(arguments.uri, document.version)(edit), candidate.id
+        edits = accept_edits(document.source, arguments.name, candidate.code, path)
+        if edits is None:
+            return Refused(f"{arguments.name} changed during the re-run; not applied")
+        return Edit(self.workspace_edit(arguments.uri, document.version)(edits), candidate.id)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """``orps.accept`` cannot apply the candidate; the reason is shown to the user."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """``orps.accept`` of a failing candidate without ``confirmed``: the client must ask."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    edit: types.WorkspaceEdit
+    candidate_id: str
+
+
+Acceptance = Refused | Question | Edit
+
+
+def settings_change(before: Settings, after: Settings) -> str:
+    """``settings applied live (rounds, maxCalls): searches started from now on use them``."""
+    old, new = before.model_dump(), after.model_dump()
+    changed = [to_camel(name) for name in new if old.get(name) != new[name]]
+    if not changed:
+        return "settings re-read live: nothing changed"
+    return f"settings applied live ({', '.join(changed)}): searches started from now on use them"
 
 
 def end_message(payload: CandidatesPayload | None) -> str:
     if payload is None:
         return "no search ran"
-    best = payload.candidates[0] if payload.candidates else None
-    tail = f"; best {presentation.fraction(best)}" if best else ""
-    return f"{payload.stopped or 'completed'}: {len(payload.candidates)} candidate(s){tail}"
+    stopped = payload.stopped or "completed"
+    if not payload.candidates:
+        return f"{stopped}: 0 candidates ({payload.empty_reason or 'no reason known'})"
+    return f"{stopped}: {len(payload.candidates)} candidate(s); {payload.verdict}"
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -407,7 +461,7 @@ def on_tests_changed(ls: OrpsLanguageServer, paths: set[Path]) -> None:
 async def on_did_change_configuration(
     ls: OrpsLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
-    await ls.load_settings(params.settings)
+    await ls.load_settings(params.settings, reloaded=True)
 
 
 def on_did_change_folders(
@@ -493,26 +547,42 @@ def on_cancel(ls: OrpsLanguageServer, *arguments: Any) -> int:
     return ls.refinements.cancel([FunctionKey(parsed.uri, parsed.name)])
 
 
-async def on_accept(ls: OrpsLanguageServer, *arguments: Any) -> bool:
+async def on_accept(ls: OrpsLanguageServer, *arguments: Any) -> bool | dict[str, Any]:
     parsed = parse_arguments(arguments)
     if isinstance(parsed, str):
         ls.show(f"orps.accept: {parsed}")
         return False
     outcome = await ls.accept(parsed)
-    if isinstance(outcome, str):
-        ls.show(outcome)
+    if isinstance(outcome, Refused):
+        ls.show(outcome.reason)
         return False
-    edit, candidate_id = outcome
+    if isinstance(outcome, Question):
+        return {"needsConfirmation": True, "message": outcome.message}
     try:
         result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label=f"ORPS candidate {candidate_id}")
+            types.ApplyWorkspaceEditParams(
+                edit=outcome.edit, label=f"ORPS candidate {outcome.candidate_id}"
+            )
         )
     except Exception as exc:
         ls.show(f"the editor did not apply the candidate: {exc}")
         return False
     if not result.applied:
         ls.show(f"the editor did not apply the candidate: {result.failure_reason or 'refused'}")
-    return bool(result.applied)
+        return False
+    assert parsed.name is not None
+    ls.refinements.accepted(FunctionKey(parsed.uri, parsed.name), outcome.candidate_id)
+    return True
+
+
+def on_restore(ls: OrpsLanguageServer, params: Any) -> int:
+    """``orps/restore``: store the payloads a client kept across a server restart."""
+    try:
+        restore = RestoreParams.model_validate(plain_json(params))
+    except ValidationError as exc:
+        ls.show(f"{RESTORE_METHOD}: invalid payloads ({exc.error_count()} error(s)); none restored")
+        return 0
+    return ls.refinements.restore(restore.payloads, ls.settings)
 
 
 def on_show_candidates(ls: OrpsLanguageServer, *arguments: Any) -> dict[str, Any] | None:
@@ -567,6 +637,7 @@ def create_server() -> OrpsLanguageServer:
     )
     ls.feature(types.TEXT_DOCUMENT_HOVER)(on_hover)
     ls.feature(CANDIDATES_METHOD)(on_candidates_request)
+    ls.feature(RESTORE_METHOD)(on_restore)
     ls.command(presentation.REFINE_COMMAND)(on_refine)
     ls.command(presentation.CANCEL_COMMAND)(on_cancel)
     ls.command(presentation.ACCEPT_COMMAND)(on_accept)

@@ -267,6 +267,8 @@ class Search:
         )
         await execute(self.target, self.tests, [self.current], self.sandbox)
         rescore([self.current])
+        # The current code is a row of its own from the start, before any candidate exists.
+        self._emit(RankingChanged(ranked=[], current=summarize(self.current, 0, self.current)))
 
     async def _expand(self, parents: Sequence[Node | None], round_number: int) -> list[Node]:
         """Generate N children per parent, execute and critique them; return the new beam."""

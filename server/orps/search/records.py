@@ -98,7 +98,30 @@ class CandidateSummary(BaseModel):
     status: str
     failures: list[str] = Field(default_factory=list)
     speedup_vs_current: float | None = Field(
-        None, description="Current runtime ÷ this runtime, when both were measured."
+        None, description="The same figure as ``speedup`` (kept for older readers)."
+    )
+    # The comparison with the current code (``orps.search.comparison``): on the tests both pass.
+    origin: str = Field("generated", description="generated | current")
+    compared_tests: int = Field(0, description="Tests both this and the current code pass.")
+    runtime_compared_ns: int | None = Field(
+        None, description="Sum over the compared tests of this candidate's per-test medians."
+    )
+    current_runtime_compared_ns: int | None = Field(
+        None, description="The same sum for the current code."
+    )
+    speedup: float | None = Field(
+        None,
+        description="current_runtime_compared_ns ÷ runtime_compared_ns; None without a "
+        "baseline, without a compared test, or when this fails a test the current code passes.",
+    )
+    tie: bool = Field(False, description="The two compared runtimes are within noise.")
+    ratio_text: str = Field("", description="'3.2× faster', '140× slower', '≈ same' or ''.")
+    preferred: bool = Field(False, description="The one candidate offered over the current code.")
+    fails_current_tests: bool = Field(
+        False, description="Fails at least one test the current code passes."
+    )
+    current_tests_failed: int = Field(
+        0, description="How many tests the current code passes that this one fails."
     )
     flags: list[str] = Field(
         default_factory=list,
@@ -177,6 +200,8 @@ class SearchResult(BaseModel):
     isolation: IsolationInfo | None = Field(
         None, description="The sandbox's confinement in force and why it is weaker, if it is."
     )
+    baseline: str = Field("none", description="current | none (the function is a stub)")
+    verdict: str = Field("", description="One line: the preferred candidate, or why none is.")
 
 
 class SearchFinished(BaseModel):

@@ -20,6 +20,7 @@ import ast
 import math
 from collections.abc import Iterable, Sequence
 
+from orps.search.comparison import comparison_fields
 from orps.search.records import Candidate, CandidateSummary
 from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, screen, total_runtime
 
@@ -188,9 +189,6 @@ def summarize(
         failures.insert(0, f"{report.status}: {report.detail.strip()[:300]}")
     for flag in reversed(candidate.flags[:5]):
         failures.insert(0, f"flagged: {flag}")
-    speedup = None
-    if current is not None and current.runtime_ns and candidate.runtime_ns:
-        speedup = round(current.runtime_ns / candidate.runtime_ns, 3)
     return CandidateSummary(
         rank=rank_number,
         id=candidate.id,
@@ -207,6 +205,5 @@ def summarize(
         round=candidate.round,
         status=str(report.status) if report else "not_run",
         failures=failures,
-        speedup_vs_current=speedup,
         flags=list(candidate.flags),
-    )
+    ).model_copy(update=comparison_fields(candidate, current))
