@@ -99,7 +99,9 @@ class TerminalView:
         for c in result.candidates[: self.show]:
             if c.flags:
                 self.out.print(
-                    Text.assemble((f"#{c.rank} flagged: ", "red"), terminal_safe("; ".join(c.flags[:3])))
+                    Text.assemble(
+                        (f"#{c.rank} flagged: ", "red"), terminal_safe("; ".join(c.flags[:3]))
+                    )
                 )
         self.out.print(Text(result.verdict or "", style="bold"))
         if result.candidates:
@@ -134,9 +136,79 @@ class TerminalView:
             else ""
         )
         self.out.print(
-        for c in result.candidates[: self.show]:
-            if c.flags:
-                self.out.print(
-                    Text.assemble((f"#{c.rank} flagged: ", "red"), terminal_safe("; ".join(c.flags[:3])))
-                )
-        self.out.print(Text(result.verdict or "", style="bold"))
+            Text(
+                f"{result.llm_calls} LLM calls{cached}, "
+                f"{result.prompt_tokens}+{result.completion_tokens} tokens{reused}, "
+                f"{result.elapsed_s:.1f} s; {result.duplicates} duplicate(s), "
+                f"{result.dropped_replies} reply(ies) without code; stopped: {result.stopped}"
+            )
+        )
+        if result.error:
+            self.out.print(Text.assemble(("model error: ", "red"), terminal_safe(result.error)))
+
+
+RUNTIME_CAPTION = (
+    "runtime: each test's median wall time, summed over the tests both the candidate and the "
+    "current code pass (the current row: over every test it passes); vs current: the current "
+    "code's sum over the same tests ÷ the candidate's, ≈ when within noise"
+)
+STUB_CAPTION = (
+    "no baseline (the function is a stub); runtime: the mean of each passing test's median "
+    "wall time"
+)
+
+CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9, 10)} | {127: "\\x7f"}
+
+
+def terminal_safe(text: str) -> str:
+    """Candidate-provided text fit for a terminal: control bytes (ESC...) shown as ``\\x1b``."""
+    return text.translate(CONTROL)
+
+
+def current_row(c: CandidateSummary) -> list[Any]:
+    from rich.text import Text
+
+    return [
+        Text("current"),
+        Text(f"{c.tests_passed}/{c.tests_total}"),
+        Text(format_ns(c.runtime_compared_ns if c.compared_tests else c.runtime_ns)),
+        Text(format_ns(c.runtime_noise_ns)),
+        Text("baseline"),
+        Text(format_bytes(c.peak_memory_bytes)),
+        Text(f"{c.score:.2f}"),
+        Text("-"),
+        Text(terminal_safe(c.status)),
+    ]
+
+
+def candidate_row(c: CandidateSummary, baseline: bool) -> list[Any]:
+    from rich.text import Text
+
+    if not baseline:
+        versus = "no baseline"
+    elif c.fails_current_tests:
+        versus = f"fails {c.current_tests_failed} current test(s)"
+    else:
+        versus = c.ratio_text or "-"
+    return [
+        Text(f"#{c.rank}" + (" ★" if c.preferred else "")),
+        Text(f"{c.tests_passed}/{c.tests_total}"),
+        Text(format_ns(c.runtime_compared_ns if baseline else c.runtime_ns)),
+        Text(format_ns(c.runtime_noise_ns)),
+        Text(versus),
+        Text(format_bytes(c.peak_memory_bytes)),
+        Text(f"{c.score:.2f}"),
+        Text(str(c.round)),
+        Text(terminal_safe(c.status)),
+    ]
+
+
+def result_empty_reason(result: SearchResult) -> str:
+    return empty_reason(
+        stopped=result.stopped,
+        error=result.error,
+        dropped_replies=result.dropped_replies,
+        duplicates=result.duplicates,
+        cached_calls=result.cached_calls,
+        llm_calls=result.llm_calls,
+    )

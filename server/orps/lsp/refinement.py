@@ -216,7 +216,7 @@ class Refinements:
                     self._start_retest(record)
 
     async def verify_accept(
-        self, key: FunctionKey, code: str, flags: list[str], passed_before: int
+        self, key: FunctionKey, code: str, flags: list[str], passed_before: int, path: Path
     ) -> str:
         """Re-run a candidate in a fresh worker before the editor writes it; why not ("" = ok).
 
@@ -229,14 +229,25 @@ class Refinements:
         record = self.records.get(key)
         if record is None:
             return "the search that produced this candidate is gone; refine again"
-        target = record.target
         source = self.listener.document_source(key.uri)
-        if source is not None:
-            with contextlib.suppress(DocumentError):
-                target = locate(source, key.qualname, record.target.path)
+        if record.target is None:
+            # Restored after a server restart: find the function and its tests afresh.
+            if source is None:
+                return "the document is not open; refine again"
+            try:
+                target = locate(source, key.qualname, path)
+                visible = await asyncio.to_thread(discover_tests, target, None, list(record.roots))
+            except (DocumentError, TestDiscoveryError) as exc:
+                return str(exc)
+            tests = list(visible.tests)
+        else:
+            target, tests = record.target, record.tests
+            if source is not None:
+                with contextlib.suppress(DocumentError):
+                    target = locate(source, key.qualname, record.target.path)
         sandbox = await asyncio.to_thread(make_sandbox, record.settings)
         async with sandbox:
-            verdict = await verify_for_apply(target, record.tests, code, sandbox, flags)
+            verdict = await verify_for_apply(target, tests, code, sandbox, flags)
         if verdict.allowed:
             return ""
         if not verdict.forceable or verdict.report is None:

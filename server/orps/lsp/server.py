@@ -352,6 +352,7 @@ class OrpsLanguageServer(LanguageServer):
             candidate.code,
             list(candidate.flags),
             candidate.tests_passed,
+            path,
         )
         if refusal:
             return Refused(f"candidate {candidate.id} not applied: {refusal}")
