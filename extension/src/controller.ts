@@ -17,13 +17,17 @@ import {
   FunctionRef,
   normalisePayload,
   normaliseStatus,
+  readAcceptResult,
   RefineArguments,
+  RESTORE_REQUEST,
+  RestoreParams,
   ServerCommand,
   STATUS_NOTIFICATION,
   StatusPayload,
 } from './protocol';
+import { acceptedPayload, interruptedPayload, restoredPayload, toWirePayload } from './payloadState';
 import { API_KEY_SECRET, ServerManager } from './serverManager';
-import { RESTART_SETTINGS, SAVE_ON_ACCEPT_SETTING } from './settings';
+import { LIVE_SETTINGS, RESTART_SETTINGS, SAVE_ON_ACCEPT_SETTING, SECTION, toInitializationOptions } from './settings';
 import { Commands, ServerState, statusView } from './statusView';
 
 const RESTART_DELAY_MS = 300;
@@ -41,6 +45,7 @@ export class OrpsController implements Disposable {
   constructor(private readonly host: Host) {
     this.server = new ServerManager(host, {
       attach: (client) => this.attach(client),
+      started: (client) => this.restore(client),
       onServerCommand: (command, args, next) => this.onServerCommand(command, args, next),
       onStateChanged: (state) => this.onServerState(state),
     });
@@ -70,6 +75,8 @@ export class OrpsController implements Disposable {
       h.onSettingsChanged((affects) => {
         if (RESTART_SETTINGS.some((s) => affects(s))) {
           this.scheduleRestart('settings changed');
+        } else if (LIVE_SETTINGS.some((s) => affects(s))) {
+          void this.applySettingsLive();
         }
       }),
       h.onPythonInterpreterChanged(() => {
@@ -92,6 +99,48 @@ export class OrpsController implements Disposable {
     }, RESTART_DELAY_MS);
   }
 
+  /** Server settings change live: the server re-reads them on `workspace/didChangeConfiguration`
+   * (stored results, lenses and running searches stay). */
+  private async applySettingsLive(): Promise<void> {
+    const client = this.server.current;
+    if (!client) {
+      return;
+    }
+    const settings = toInitializationOptions((key) => this.host.getSetting(key));
+    this.host.log.info(`Settings changed: sent to the running server (no restart): ${JSON.stringify(settings)}`);
+    try {
+      await client.sendNotification('workspace/didChangeConfiguration', { settings: { [SECTION]: settings } });
+    } catch (err) {
+      this.host.log.warn(`workspace/didChangeConfiguration failed: ${String(err)}`);
+    }
+  }
+
+  /** After a (re)start: hands the server the results the extension holds, so lenses, hovers,
+   * code actions and Accept work again; the panel says what happened. */
+  private async restore(client: LspClient): Promise<void> {
+    const payloads = this.store.all();
+    if (payloads.length === 0) {
+      return;
+    }
+    const params: RestoreParams = { payloads: payloads.map(toWirePayload) };
+    let stored: number | null = null;
+    let error = '';
+    try {
+      const result = await client.sendRequest<unknown>(RESTORE_REQUEST, params);
+      stored = typeof result === 'number' ? result : null;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    this.host.log.info(`${RESTORE_REQUEST}: ${payloads.length} sent, ${stored ?? 'none'} stored${error ? ` (${error})` : ''}`);
+    for (const payload of payloads) {
+      const restored = stored !== null && stored > 0;
+      const notice = restored
+        ? 'The orps server restarted; these results were restored from the extension. Accept works again; re-run Refine to measure against changed code or tests.'
+        : `The orps server restarted and could not take these results back${error ? ` (${error})` : ''}: they are shown as measured, but Accept needs a new Refine.`;
+      this.store.update(restored ? restoredPayload(payload) : payload, notice);
+    }
+  }
+
   private attach(client: LspClient): Disposable[] {
     return [
       client.onNotification(CANDIDATES_NOTIFICATION, (params) => {
@@ -112,6 +161,17 @@ export class OrpsController implements Disposable {
   private onServerState(state: ServerState): void {
     if (state !== 'running') {
       this.status = undefined;
+    }
+    if (state === 'stopped' || state === 'failed') {
+      // Searches die with the server: say so instead of leaving them "running".
+      for (const payload of this.store.all()) {
+        if (payload.running) {
+          this.store.update(
+            interruptedPayload(payload),
+            'The orps server stopped during this search; the candidates tested so far are kept.',
+          );
+        }
+      }
     }
     this.updateStatus();
   }
@@ -153,8 +213,9 @@ export class OrpsController implements Disposable {
     return next();
   }
 
-  private requireClient(): LspClient | undefined {
-    const client = this.server.current;
+  /** The running client; during a (re)start it waits for it, so a Refine then is not refused. */
+  private async requireClient(): Promise<LspClient | undefined> {
+    const client = this.server.current ?? (this.server.busy ? await this.server.ready() : undefined);
     if (!client) {
       void this.host
         .showError('The orps server is not running.', 'Restart Server', 'Show Log')
@@ -175,7 +236,7 @@ export class OrpsController implements Disposable {
       void this.host.showWarning('Place the cursor in a Python function to refine it.');
       return undefined;
     }
-    const client = this.requireClient();
+    const client = await this.requireClient();
     if (!client) {
       return undefined;
     }
@@ -250,8 +311,14 @@ export class OrpsController implements Disposable {
     this.panel.show(payload);
   }
 
+  /**
+   * Accepts a candidate through the server's edit (`orps.accept`). A candidate that fails tests
+   * comes back as a question (`needsConfirmation`): the user is asked, and only a yes sends it
+   * again with `confirmed: true`. Once applied, every view moves on: the accepted code is the
+   * current one, the old Accept buttons go, and the diff previews close.
+   */
   async accept(ref: FunctionRef, candidateId: string): Promise<boolean> {
-    const client = this.requireClient();
+    const client = await this.requireClient();
     if (!client) {
       return false;
     }
@@ -259,21 +326,55 @@ export class OrpsController implements Disposable {
     const args: AcceptArguments = { uri: ref.uri, name: ref.name, candidateId };
     let applied = false;
     try {
-      applied = (await client.executeCommand(ServerCommand.accept, [args])) === true;
+      let result = readAcceptResult(await client.executeCommand(ServerCommand.accept, [args]));
+      if (result.kind === 'confirm') {
+        const yes = await this.host.confirm(result.message, 'Accept Anyway');
+        this.host.log.info(`orps.accept ${ref.name} ${candidateId}: asked "${result.message}": ${yes ? 'confirmed' : 'declined'}`);
+        if (!yes) {
+          return false;
+        }
+        result = readAcceptResult(await client.executeCommand(ServerCommand.accept, [{ ...args, confirmed: true }]));
+      }
+      applied = result.kind === 'applied';
     } catch (err) {
       this.host.log.error(`orps.accept failed: ${String(err)}`);
       void this.host.showError(`Could not apply the candidate: ${err instanceof Error ? err.message : String(err)}`);
       return false;
     }
     this.host.log.info(`orps.accept ${ref.name} ${candidateId}: ${applied ? 'applied' : 'not applied'}`);
-    if (applied && !wasDirty && this.host.getSetting<boolean>(SAVE_ON_ACCEPT_SETTING) !== false) {
+    if (!applied) {
+      return false;
+    }
+    await this.picker.closePreviews().catch((err: unknown) => this.host.log.warn(`Closing the previews: ${String(err)}`));
+    if (!wasDirty && this.host.getSetting<boolean>(SAVE_ON_ACCEPT_SETTING) !== false) {
       const saved = await this.host.save(ref.uri).catch((err: unknown) => {
         this.host.log.warn(`Saving ${ref.uri}: ${String(err)}`);
         return false;
       });
       this.host.log.info(`${saved ? 'Saved' : 'Could not save'} ${ref.uri} after accepting.`);
     }
-    return applied;
+    await this.refreshAfterAccept(client, ref, candidateId);
+    return true;
+  }
+
+  /** The server's payload when it already has the accepted code as current, else the stored
+   * payload with the accepted candidate made current locally. */
+  private async refreshAfterAccept(client: LspClient, ref: FunctionRef, candidateId: string): Promise<void> {
+    const before = this.store.get(ref);
+    const local = before ? acceptedPayload(before, candidateId) : undefined;
+    let fromServer: CandidatesPayload | undefined;
+    try {
+      fromServer = normalisePayload(await client.sendRequest(CANDIDATES_REQUEST, { uri: ref.uri, name: ref.name }));
+    } catch (err) {
+      this.host.log.warn(`${CANDIDATES_REQUEST} after accept failed: ${String(err)}`);
+    }
+    const accepted = before?.candidates.find((c) => c.id === candidateId);
+    const sameCode = (a: string, b: string) => a.replace(/\s+/g, ' ').trim() === b.replace(/\s+/g, ' ').trim();
+    if (fromServer && accepted && fromServer.current && sameCode(fromServer.currentCode, accepted.code)) {
+      this.store.update(fromServer);
+    } else if (local) {
+      this.store.update(local.payload, local.notice);
+    }
   }
 
   async cancel(ref: FunctionRef | undefined): Promise<void> {
@@ -281,6 +382,7 @@ export class OrpsController implements Disposable {
     if (!client) {
       return;
     }
+    this.store.markCancelled(ref);
     try {
       await client.executeCommand(ServerCommand.cancel, ref ? [{ uri: ref.uri, name: ref.name }] : []);
     } catch (err) {

@@ -1,8 +1,9 @@
 /**
- * What the status bar item says: a running search (function, round) and the model in use; a
- * click cancels the running searches, or opens the candidates when none runs.
+ * What the extension's one status bar item says: a running search (function, round) or the
+ * model in use; a click cancels the running searches, or opens the candidates when none runs.
  */
 
+import { shortModel } from './panelModel';
 import { CandidatesPayload, FunctionRef, StatusPayload } from './protocol';
 
 export type ServerState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -25,6 +26,15 @@ export const Commands = {
   showLog: 'orps.showLog',
 } as const;
 
+function fileOf(uri: string): string {
+  return decodeURIComponent(uri.slice(uri.lastIndexOf('/') + 1));
+}
+
+/**
+ * The one status-bar item: short text (the model's short name, or the running search's function
+ * and round); the full model label with its endpoint URL, and any note on reloaded settings, go
+ * in the tooltip only.
+ */
 export function statusView(
   state: ServerState,
   status: StatusPayload | undefined,
@@ -39,14 +49,20 @@ export function statusView(
     };
   }
   if (state === 'starting') {
-    return { text: '$(loading~spin) ORPS', tooltip: 'Starting the orps server…', command: Commands.showLog };
+    return {
+      text: '$(loading~spin) ORPS',
+      tooltip: 'Starting the orps server… (a Refine now waits for it)',
+      command: Commands.showLog,
+    };
   }
-  const model = status?.model || configuredModel || 'default model';
+  const label = status?.model || configuredModel || 'default model';
+  const model = shortModel(label) || label;
+  const note = status?.settingsApplied ? `\n${status.settingsApplied}` : '';
   const running = status?.running ?? [];
   if (running.length === 0) {
     return {
       text: `$(beaker) ORPS: ${model}`,
-      tooltip: `orps server ready · model ${model}\nClick to show the candidates of the function at the cursor.`,
+      tooltip: `orps server ready · model ${label}${note}\nClick to show the candidates of the function at the cursor.`,
       command: Commands.pickCandidate,
     };
   }
@@ -56,12 +72,11 @@ export function statusView(
   const more = running.length > 1 ? ` (+${running.length - 1})` : '';
   const lines = running.map((r) => {
     const p = payloadOf(r)?.progress;
-    const file = decodeURIComponent(r.uri.slice(r.uri.lastIndexOf('/') + 1));
-    return `Refining ${r.name} in ${file}${p ? `: round ${p.round}/${p.rounds}, ${p.llmCalls}/${p.maxCalls} calls` : ''}`;
+    return `Refining ${r.name} in ${fileOf(r.uri)}${p ? `: ${p.message || `round ${p.round}/${p.rounds}, ${p.llmCalls}/${p.maxCalls} calls`}` : ''}`;
   });
   return {
-    text: `$(loading~spin) ORPS: ${first.name}${round}${more} · ${model}`,
-    tooltip: `${lines.join('\n')}\nModel ${model}. Click to cancel.`,
+    text: `$(loading~spin) ORPS: ${first.name}${round}${more}`,
+    tooltip: `${lines.join('\n')}\nModel ${label}${note}. Click to cancel.`,
     command: Commands.cancelSearches,
   };
 }
