@@ -203,6 +203,15 @@ export class OrpsController implements Disposable {
       }
       return result;
     }
+    if (command === ServerCommand.accept) {
+      // Through the same path as the panel's Accept: a failing candidate is confirmed first,
+      // and every view moves on after it.
+      const acceptArgs = args[0] as Partial<AcceptArguments> | undefined;
+      if (acceptArgs?.uri && acceptArgs.name && acceptArgs.candidateId && acceptArgs.confirmed === undefined) {
+        return this.accept({ uri: acceptArgs.uri, name: acceptArgs.name }, acceptArgs.candidateId);
+      }
+      return next();
+    }
     if (command === ServerCommand.refine) {
       const refineArgs = args[0] as Partial<RefineArguments> | undefined;
       if (refineArgs?.uri) {

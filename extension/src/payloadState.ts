@@ -8,8 +8,9 @@
 
 import { Candidate, CandidatesPayload } from './protocol';
 
-/** The payload after `candidateId` was accepted: that code is now the current one, measured as
- * it was, and the other candidates (measured against the old code) and their Accept buttons go. */
+/** The payload after `candidateId` was accepted, as the server words it too: that code is now the
+ * current one (measured as it was), and the other candidates lose their comparison (it was with
+ * the replaced code) and any "preferred" until a new Refine measures them against it. */
 export function acceptedPayload(
   payload: CandidatesPayload,
   candidateId: string,
@@ -45,9 +46,11 @@ export function acceptedPayload(
       progress: null,
       currentCode: accepted.code,
       current,
-      candidates: [],
+      candidates: payload.candidates
+        .filter((c) => c.id !== candidateId)
+        .map((c, i) => ({ ...c, rank: i + 1, preferred: false, speedup: null, speedupVsCurrent: null, tie: false, ratioText: '' })),
       baseline: 'current',
-      verdict: `#${accepted.rank} was accepted and is now the current code (${accepted.testsPassed}/${accepted.testsTotal} tests${than}). Refine again to look for faster code.`,
+      verdict: `#${accepted.rank} was accepted and is now the current code (${accepted.testsPassed}/${accepted.testsTotal} tests${than}); refine again to compare the other candidates with it`,
       emptyReason: null,
     },
     notice: `Accepted #${accepted.rank}: the function in the editor now has its body.`,

@@ -256,6 +256,16 @@ test('the code lens command orps.showCandidates opens the panel; orps.refine fro
     return payload({ searchId: 's2' });
   });
   assert.equal(host.panels.length, 2);
+  // orps.accept from a lens or action goes through the same confirmation and refresh.
+  let forwarded = 0;
+  host.lastClient.answers.set('orps.accept', () => ({ needsConfirmation: true, message: 'Accept anyway?' }));
+  const accepted = await launch.onServerCommand('orps.accept', [{ uri: DOC_URI, name: 'fib', candidateId: 'c2' }], async () => {
+    forwarded += 1;
+    return true;
+  });
+  assert.equal(accepted, false, 'declined');
+  assert.deepEqual(host.confirmations, ['Accept anyway?']);
+  assert.equal(forwarded, 0);
   const other = await launch.onServerCommand('orps.cancel', [], async () => 'passed through');
   assert.equal(other, 'passed through');
   controller.dispose();
@@ -329,13 +339,19 @@ test('after Accept every view moves on: the accepted code is current, old button
   assert.ok(stored);
   assert.equal(stored.currentCode, payload().candidates[0].code);
   assert.equal(stored.current?.runtimeNs, 1_000_000);
-  assert.equal(stored.candidates.length, 0);
+  assert.deepEqual(stored.candidates.map((c) => [c.id, c.rank, c.preferred, c.ratioText]), [['c2', 1, false, '']]);
   const body = panel.lastBody();
-  assert.ok(!/data-accept=/.test(body), 'no Accept button is left');
+  assert.ok(!/data-accept="c1"/.test(body), "the accepted candidate's button is gone");
+  assert.ok(!/class="accept"/.test(body), 'no primary Accept is left');
   assert.match(body, /#1 was accepted and is now the current code \(5\/5 tests, 4\.0× faster than the code it replaced\)/);
   assert.match(body, /Accepted #1/);
-  assert.ok(!/No candidate ran/.test(body));
-  assert.match(pickTitle(stored, controller.store.notice(stored)), /^ORPS: fib \(0 candidates\) · Accepted #1/);
+  assert.match(body, /<span class="rank">current code<\/span>/);
+  assert.match(pickTitle(stored, controller.store.notice(stored)), /^ORPS: fib \(1 candidate\) · Accepted #1/);
+  // A server payload that does not hold the accepted code as current yet does not win.
+  client.requestAnswers.set('orps/candidates', () => ({ ...stored, verdict: 'from the server' }));
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle(10);
+  assert.equal(controller.store.get({ uri: DOC_URI, name: 'fib' })?.verdict, '#1 was accepted and is now the current code (4/5 tests); refine again to compare the other candidates with it');
   controller.dispose();
 });
 
