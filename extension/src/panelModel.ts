@@ -340,8 +340,8 @@ export function buildPanelModel(payload: CandidatesPayload, notice = ''): PanelM
   const emptyText =
     payload.candidates.length === 0 && !payload.running && payload.stopped !== 'accepted'
       ? payload.emptyReason
-        ? `No candidate ran: ${payload.emptyReason}`
-        : 'No candidate ran.'
+        ? `0 candidates: ${payload.emptyReason}`
+        : '0 candidates (the server gave no reason).'
       : '';
   return {
     uri: payload.uri,

@@ -133,8 +133,8 @@ test('progress: the server\'s one line, once; never "Model unknown"', () => {
 test('"0 candidates" comes with the payload\'s reason', () => {
   const p = payload({ candidates: [], stopped: 'completed', emptyReason: 'every model reply lacked a code block', verdict: 'the current code stays best: no candidate ran' });
   const html = renderBody(buildPanelModel(p));
-  assert.match(html, /No candidate ran: every model reply lacked a code block/);
-  assert.match(buildPanelModel(payload({ candidates: [], emptyReason: null })).emptyText, /^No candidate ran\.$/);
+  assert.match(html, /0 candidates: every model reply lacked a code block/);
+  assert.match(buildPanelModel(payload({ candidates: [], emptyReason: null })).emptyText, /^0 candidates \(the server gave no reason\)\.$/);
   const running = renderBody(buildPanelModel(payload({ running: true, stopped: null, candidates: [] })));
   assert.match(running, /Cancel search/);
   assert.match(running, /Waiting for the first tested candidate/);
