@@ -206,7 +206,12 @@ function buildRow(
   const stats = diffStats(diff);
   let runtime: { value: number | null; caption: string; current: number | null };
   if (kind === 'current') {
-    runtime = { value: c.runtimeNs, caption: `on the ${plural(c.testsPassed, 'test')} it passes`, current: null };
+    // The server sums the current code's per-test medians over the tests it passes (the same
+    // aggregation as the candidates' compared runtimes); older servers send only runtimeNs.
+    runtime =
+      c.runtimeComparedNs !== null && c.comparedTests > 0
+        ? { value: c.runtimeComparedNs, caption: `sum of per-test medians on the ${plural(c.comparedTests, 'test')} it passes`, current: null }
+        : { value: c.runtimeNs, caption: `on the ${plural(c.testsPassed, 'test')} it passes`, current: null };
   } else {
     runtime = comparedRuntime(c, hasBaseline);
   }
@@ -325,7 +330,7 @@ export function buildPanelModel(payload: CandidatesPayload, notice = ''): PanelM
   const hasBaseline = payload.baseline === 'current' && current !== null;
   const runtimeValues: Array<number | null> = [];
   if (current) {
-    runtimeValues.push(current.runtimeNs);
+    runtimeValues.push(current.comparedTests > 0 && current.runtimeComparedNs !== null ? current.runtimeComparedNs : current.runtimeNs);
   }
   for (const c of payload.candidates) {
     const r = comparedRuntime(c, hasBaseline);

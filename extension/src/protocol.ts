@@ -171,6 +171,8 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
   }
   const zero: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
+    // Fields this version does not know are kept, so `orps/restore` hands them back unchanged.
+    ...(raw as object),
     uri: p.uri,
     name: p.name,
     range: p.range ?? zero,
@@ -194,6 +196,7 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
 function normaliseCandidate(raw: Partial<Candidate>): Candidate {
   const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
+    ...raw,
     id: String(raw.id ?? ''),
     rank: num(raw.rank) ?? 0,
     code: raw.code ?? '',

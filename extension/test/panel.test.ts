@@ -15,6 +15,9 @@ test('the current code is the first row; candidates follow in rank order with th
   assert.equal(model.current.ratioText, '');
   assert.equal(model.current.runtimeText, '4.00 ms');
   assert.equal(model.current.runtimeCaption, 'on the 5 tests it passes');
+  const summed = buildPanelModel(payload({ current: { ...payload().current!, comparedTests: 5, runtimeComparedNs: 20_000_000 } }));
+  assert.equal(summed.current?.runtimeText, '20.00 ms', "the server's sum over the tests it passes, as the candidates' figures");
+  assert.equal(summed.current?.runtimeCaption, 'sum of per-test medians on the 5 tests it passes');
   assert.deepEqual(model.rows.map((r) => r.id), ['c1', 'c2']);
   const [best, second] = model.rows;
   assert.equal(best.testsText, '5/5 tests');
@@ -187,8 +190,10 @@ test('bars are SVG with the fill, the noise band and the current mark', () => {
 test('malformed or older payloads are completed', () => {
   assert.equal(normalisePayload(null), undefined);
   assert.equal(normalisePayload({ name: 'f' }), undefined);
-  const p = normalisePayload({ uri: 'file:///a.py', name: 'f', candidates: [{ id: 'x', code: 'def f(): pass' }] });
+  const p = normalisePayload({ uri: 'file:///a.py', name: 'f', futureField: 1, candidates: [{ id: 'x', code: 'def f(): pass', currentTestsFailed: 2 }] });
   assert.ok(p);
+  assert.equal((p as unknown as { futureField: number }).futureField, 1, 'unknown fields survive for orps/restore');
+  assert.equal((p.candidates[0] as unknown as { currentTestsFailed: number }).currentTestsFailed, 2);
   assert.equal(p.candidates[0].runtimeNs, null);
   assert.equal(p.candidates[0].preferred, false);
   assert.equal(p.candidates[0].ratioText, '');
