@@ -389,9 +389,10 @@ async function main() {
     await page.keyboard.press('Control+P');
     await page.locator('.quick-input-widget input').waitFor({ timeout: 20_000 });
     await page.keyboard.type(name);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 20_000 });
+    // Quick Open lists files once the workspace is indexed, which is slow on a loaded machine.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 90_000 });
     await page.keyboard.press('Enter');
-    await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().waitFor({ timeout: 20_000 });
+    await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().waitFor({ timeout: 30_000 });
   };
   const gotoLine = async (line, marker) => {
     await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().click();
