@@ -5,6 +5,7 @@
  * `extension.ts` builds it with the real host; the tests build it with a stub.
  */
 
+import { Acceptance } from './acceptance';
 import { CandidatePicker } from './candidatePicker';
 import { CandidateStore } from './candidateStore';
 import { ComparisonPanel } from './comparisonPanel';
@@ -17,7 +18,6 @@ import {
   FunctionRef,
   normalisePayload,
   normaliseStatus,
-  readAcceptResult,
   RefineArguments,
   RESTORE_REQUEST,
   RestoreParams,
@@ -25,9 +25,9 @@ import {
   STATUS_NOTIFICATION,
   StatusPayload,
 } from './protocol';
-import { acceptedPayload, interruptedPayload, restoredPayload, toWirePayload } from './payloadState';
+import { interruptedPayload, restoredPayload, toWirePayload } from './payloadState';
 import { API_KEY_SECRET, ServerManager } from './serverManager';
-import { LIVE_SETTINGS, RESTART_SETTINGS, SAVE_ON_ACCEPT_SETTING, SECTION, toInitializationOptions } from './settings';
+import { LIVE_SETTINGS, RESTART_SETTINGS, SECTION, toInitializationOptions } from './settings';
 import { Commands, ServerState, statusView } from './statusView';
 
 const RESTART_DELAY_MS = 300;
@@ -37,6 +37,7 @@ export class OrpsController implements Disposable {
   readonly server: ServerManager;
   readonly panel: ComparisonPanel;
   readonly picker: CandidatePicker;
+  private readonly acceptance: Acceptance;
   private readonly statusItem: StatusItem;
   private status: StatusPayload | undefined;
   private readonly disposables: Disposable[] = [];
@@ -54,6 +55,7 @@ export class OrpsController implements Disposable {
       cancel: (ref) => this.cancel(ref),
     });
     this.picker = new CandidatePicker(host, this.store, (ref, id) => this.accept(ref, id));
+    this.acceptance = new Acceptance(host, this.store, () => this.picker.closePreviews());
     this.statusItem = host.createStatusItem();
     this.disposables.push(this.panel, this.picker, this.statusItem);
     this.store.onChange(() => this.updateStatus());
@@ -320,70 +322,10 @@ export class OrpsController implements Disposable {
     this.panel.show(payload);
   }
 
-  /**
-   * Accepts a candidate through the server's edit (`orps.accept`). A candidate that fails tests
-   * comes back as a question (`needsConfirmation`): the user is asked, and only a yes sends it
-   * again with `confirmed: true`. Once applied, every view moves on: the accepted code is the
-   * current one, the old Accept buttons go, and the diff previews close.
-   */
+  /** Accepts a candidate (see `Acceptance`); waits for a restarting server. */
   async accept(ref: FunctionRef, candidateId: string): Promise<boolean> {
     const client = await this.requireClient();
-    if (!client) {
-      return false;
-    }
-    const wasDirty = this.host.isDirty(ref.uri);
-    const args: AcceptArguments = { uri: ref.uri, name: ref.name, candidateId };
-    let applied = false;
-    try {
-      let result = readAcceptResult(await client.executeCommand(ServerCommand.accept, [args]));
-      if (result.kind === 'confirm') {
-        const yes = await this.host.confirm(result.message, 'Accept Anyway');
-        this.host.log.info(`orps.accept ${ref.name} ${candidateId}: asked "${result.message}": ${yes ? 'confirmed' : 'declined'}`);
-        if (!yes) {
-          return false;
-        }
-        result = readAcceptResult(await client.executeCommand(ServerCommand.accept, [{ ...args, confirmed: true }]));
-      }
-      applied = result.kind === 'applied';
-    } catch (err) {
-      this.host.log.error(`orps.accept failed: ${String(err)}`);
-      void this.host.showError(`Could not apply the candidate: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
-    }
-    this.host.log.info(`orps.accept ${ref.name} ${candidateId}: ${applied ? 'applied' : 'not applied'}`);
-    if (!applied) {
-      return false;
-    }
-    await this.picker.closePreviews().catch((err: unknown) => this.host.log.warn(`Closing the previews: ${String(err)}`));
-    if (!wasDirty && this.host.getSetting<boolean>(SAVE_ON_ACCEPT_SETTING) !== false) {
-      const saved = await this.host.save(ref.uri).catch((err: unknown) => {
-        this.host.log.warn(`Saving ${ref.uri}: ${String(err)}`);
-        return false;
-      });
-      this.host.log.info(`${saved ? 'Saved' : 'Could not save'} ${ref.uri} after accepting.`);
-    }
-    await this.refreshAfterAccept(client, ref, candidateId);
-    return true;
-  }
-
-  /** The server's payload when it already has the accepted code as current, else the stored
-   * payload with the accepted candidate made current locally. */
-  private async refreshAfterAccept(client: LspClient, ref: FunctionRef, candidateId: string): Promise<void> {
-    const before = this.store.get(ref);
-    const local = before ? acceptedPayload(before, candidateId) : undefined;
-    let fromServer: CandidatesPayload | undefined;
-    try {
-      fromServer = normalisePayload(await client.sendRequest(CANDIDATES_REQUEST, { uri: ref.uri, name: ref.name }));
-    } catch (err) {
-      this.host.log.warn(`${CANDIDATES_REQUEST} after accept failed: ${String(err)}`);
-    }
-    const accepted = before?.candidates.find((c) => c.id === candidateId);
-    const sameCode = (a: string, b: string) => a.replace(/\s+/g, ' ').trim() === b.replace(/\s+/g, ' ').trim();
-    if (fromServer && accepted && fromServer.current && sameCode(fromServer.currentCode, accepted.code)) {
-      this.store.update(fromServer);
-    } else if (local) {
-      this.store.update(local.payload, local.notice);
-    }
+    return client ? this.acceptance.accept(client, ref, candidateId) : false;
   }
 
   async cancel(ref: FunctionRef | undefined): Promise<void> {
