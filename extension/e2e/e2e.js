@@ -5,8 +5,12 @@
  * It installs the packaged .vsix into a throw-away code-server, opens a workspace with a slow
  * `fib` and its tests, points the extension at a Python with orps and at the scripted
  * OpenAI-compatible server, runs "ORPS: Refine Function at Cursor" from the command palette,
- * waits for the comparison panel to fill, takes a screenshot of it, clicks Accept on the top
- * candidate and checks the file on disk.
+ * waits for the comparison panel to fill (one status-bar item, the current code as a card, one
+ * preferred candidate), takes a screenshot of it, clicks Accept on the preferred candidate and
+ * checks the file on disk and that the views moved on (the accepted code is current, the diff
+ * preview closed). Then a second function that is already fast (`total`): every candidate is
+ * slower or fails, so the panel must say the current code stays best; accepting a failing
+ * candidate asks for confirmation (declined first: the file stays; then confirmed).
  *
  * Environment: ORPS_PYTHON (a Python with orps installed), ORPS_VSIX (the package), ORPS_ROOT
  * (the repository), ORPS_SCREENSHOT (where the screenshot goes), CHROMIUM (default
@@ -50,6 +54,12 @@ def test_ten():
 
 def test_twenty():
     assert fib(20) == 6765
+
+
+def test_twenty_five():
+    # Big enough that the recursive fib is slower beyond any measurement noise, even on a
+    # loaded machine.
+    assert fib(25) == 75025
 `;
 
 const FAST_FIB = `## Reasoning
@@ -91,6 +101,57 @@ def fib(n):
 const SCRIPT = {
   programmer: [FAST_FIB, LIST_FIB, WRONG_FIB],
   critic: ['The step is correct and removes the exponential recursion.\nSCORE: 4\nDONE: no'],
+};
+
+// An already fast function: the scripted candidates are slower (a sorted copy and a Python
+// loop) or wrong, so no candidate may be preferred.
+const FAST_MODULE = `def total(values):
+    """Sum of the values."""
+    return sum(values)
+`;
+
+const FAST_TESTS = `from fast import total
+
+
+def test_empty():
+    assert total([]) == 0
+
+
+def test_small():
+    assert total([1, 2, 3]) == 6
+
+
+def test_big():
+    values = list(range(200_000))
+    assert total(values) == sum(values)
+`;
+
+const SLOW_TOTAL = `## Reasoning
+Accumulate explicitly over the sorted values.
+
+## Code
+\`\`\`python
+def total(values):
+    """Sum of the values."""
+    result = 0
+    for value in sorted(values):
+        result = result + value * 1
+    return result
+\`\`\``;
+
+const WRONG_TOTAL = `## Reasoning
+Count instead of adding.
+
+## Code
+\`\`\`python
+def total(values):
+    """Sum of the values."""
+    return len(values)
+\`\`\``;
+
+const SCRIPT_TOTAL = {
+  programmer: [SLOW_TOTAL, WRONG_TOTAL],
+  critic: ['The step is plausible.\nSCORE: 2\nDONE: no'],
 };
 
 const started = Date.now();
@@ -166,6 +227,14 @@ async function waitFor(what, predicate, timeoutMs, intervalMs = 250) {
   }
 }
 
+async function post(url, body) {
+  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (!response.ok) {
+    throw new Error(`POST ${url}: ${response.status}`);
+  }
+  return response.status;
+}
+
 function findFiles(dir, pattern, out = []) {
   if (!fs.existsSync(dir)) {
     return out;
@@ -197,6 +266,8 @@ async function main() {
   fs.writeFileSync(path.join(workspace, 'pyproject.toml'), "[project]\nname = 'scratch'\n");
   fs.writeFileSync(path.join(workspace, 'slow.py'), SLOW_MODULE);
   fs.writeFileSync(path.join(workspace, 'test_slow.py'), TESTS);
+  fs.writeFileSync(path.join(workspace, 'fast.py'), FAST_MODULE);
+  fs.writeFileSync(path.join(workspace, 'test_fast.py'), FAST_TESTS);
   const scriptFile = path.join(tmp, 'script.json');
   fs.writeFileSync(scriptFile, JSON.stringify(SCRIPT, null, 2));
   step(`workspace ${workspace}`);
@@ -303,7 +374,8 @@ async function main() {
       '--disable-sync',
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1 });
+  // 1280×720: the size at which fixed-width cards used to push Accept off-screen.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const palette = async (title) => {
     await page.keyboard.press('F1');
@@ -313,6 +385,62 @@ async function main() {
     await page.keyboard.press('Enter');
   };
   const shoot = (name) => page.screenshot({ path: path.join(ARTIFACTS, name) }).catch(() => undefined);
+  const openFile = async (name, marker) => {
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').waitFor({ timeout: 20_000 });
+    await page.keyboard.type(name);
+    // Quick Open lists files once the workspace is indexed, which is slow on a loaded machine.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 90_000 });
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().waitFor({ timeout: 30_000 });
+  };
+  const gotoLine = async (line, marker) => {
+    await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().click();
+    await page.keyboard.press('Control+G');
+    await page.locator('.quick-input-widget input').waitFor({ timeout: 10_000 });
+    await page.keyboard.type(String(line));
+    await page.keyboard.press('Enter');
+  };
+  /** Waits for the search shown in the panel to end with candidates, noting on the way the
+   * progress lines shown and how many ORPS items the status bar holds at once. */
+  const waitForSearch = async (webview, name) => {
+    const progressLines = [];
+    const statusItemTexts = new Set();
+    let maxStatusItems = 0;
+    let sawUnknownModel = false;
+    await waitFor(
+      `the search of ${name} to finish with candidates in the panel`,
+      async () => {
+        const items = await page.locator('.statusbar-item', { hasText: /ORPS|orps|refining/ }).allTextContents().catch(() => []);
+        maxStatusItems = Math.max(maxStatusItems, items.length);
+        items.forEach((t) => statusItemTexts.add(t.trim()));
+        const line = ((await webview.locator('.status-text').textContent().catch(() => '')) || '').trim();
+        if (line && progressLines[progressLines.length - 1] !== line) {
+          progressLines.push(line);
+        }
+        if (/Model\s+unknown/i.test((await webview.locator('.meta').first().textContent().catch(() => '')) || '')) {
+          sawUnknownModel = true;
+        }
+        const shown = ((await webview.locator('h1 code').textContent().catch(() => '')) || '') === name;
+        const running = await webview.locator('.summary').getAttribute('data-running').catch(() => null);
+        const accepts = await webview.locator('button.accept').count().catch(() => 0);
+        return shown && running === 'false' && accepts > 0;
+      },
+      300_000,
+      300,
+    ).catch(async (err) => {
+      await shoot(`failure-panel-${name}.png`);
+      throw err;
+    });
+    return {
+      progressLines,
+      statusItemTexts: [...statusItemTexts],
+      maxStatusItems,
+      sawUnknownModel,
+      statusText: (await webview.locator('.status-text').textContent())?.trim(),
+      cards: await webview.locator('section.candidate').count(),
+    };
+  };
   try {
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
@@ -320,12 +448,7 @@ async function main() {
 
     // Open slow.py with Quick Open.
     await page.locator('.monaco-workbench').click({ position: { x: 800, y: 400 } }).catch(() => undefined);
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').waitFor({ timeout: 20_000 });
-    await page.keyboard.type('slow.py');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'slow.py' }).first().waitFor({ timeout: 20_000 });
-    await page.keyboard.press('Enter');
-    await page.locator('.monaco-editor .view-lines', { hasText: 'def fib' }).waitFor({ timeout: 20_000 });
+    await openFile('slow.py', 'def fib');
     step('slow.py open');
 
     // The server is up when the status item shows the model.
@@ -341,11 +464,7 @@ async function main() {
     step(`server ready: status "${(await status.first().textContent())?.trim()}"`);
 
     // Cursor into the function body: line 4 ("return n").
-    await page.locator('.monaco-editor .view-lines').first().click();
-    await page.keyboard.press('Control+G');
-    await page.locator('.quick-input-widget input').waitFor({ timeout: 10_000 });
-    await page.keyboard.type('4');
-    await page.keyboard.press('Enter');
+    await gotoLine(4, 'def fib');
 
     // Room for the panel: no side bar.
     await palette('View: Close Primary Side Bar');
@@ -358,28 +477,46 @@ async function main() {
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('.summary').waitFor({ timeout: 60_000 });
     step('comparison panel open');
-    await waitFor(
-      'the search to finish with candidates in the panel',
-      async () => {
-        const running = await webview.locator('.summary').getAttribute('data-running').catch(() => null);
-        const accepts = await webview.locator('button.accept').count().catch(() => 0);
-        return running === 'false' && accepts > 0;
-      },
-      180_000,
-      500,
-    ).catch(async (err) => {
-      await shoot('failure-panel.png');
-      throw err;
-    });
-    const statusText = (await webview.locator('.status-text').textContent())?.trim();
-    const cards = await webview.locator('section.candidate').count();
-    step(`panel filled: "${statusText}", ${cards} candidate card(s)`);
-    const top = webview.locator('section.candidate').first();
+    const seen = await waitForSearch(webview, 'fib');
+    step(`panel filled: "${seen.statusText}", ${seen.cards} candidate card(s)`);
+    step(`progress lines seen: ${JSON.stringify(seen.progressLines)}`);
+    step(`ORPS status-bar items seen: ${JSON.stringify(seen.statusItemTexts)} (at most ${seen.maxStatusItems} at once)`);
+    if (seen.maxStatusItems > 1) {
+      throw new Error(`expected one ORPS status-bar item, saw ${seen.maxStatusItems} at once`);
+    }
+    if (seen.sawUnknownModel) {
+      throw new Error('the panel showed "Model unknown"');
+    }
+    const verdictKind = await webview.locator('.verdict').getAttribute('data-verdict');
+    const verdictText = (await webview.locator('.verdict').textContent())?.trim();
+    step(`verdict (${verdictKind}): "${verdictText}"`);
+    if (verdictKind !== 'preferred') {
+      throw new Error(`a much faster fib must be preferred, the verdict is ${verdictKind}: ${verdictText}`);
+    }
+    if ((await webview.locator('section.card.current').count()) !== 1) {
+      throw new Error('the current code has no card of its own');
+    }
+    const preferredCards = webview.locator('section.candidate.preferred');
+    if ((await preferredCards.count()) !== 1) {
+      throw new Error(`expected exactly one preferred card, found ${await preferredCards.count()}`);
+    }
+    const top = preferredCards.first();
+    const topId = await top.getAttribute('data-candidate-id');
     const topTests = (await top.locator('[data-metric="tests"] .value').textContent())?.trim();
     const topRuntime = (await top.locator('[data-metric="runtime"] .value').textContent())?.trim();
-    step(`top candidate: ${topTests}, ${topRuntime}`);
-    if (topTests !== '3/3 tests') {
-      throw new Error(`the top candidate should pass the 3 tests, got ${topTests}`);
+    const topRatio = (await top.locator('.ratio-text').textContent())?.trim();
+    step(`preferred candidate ${topId}: ${topTests}, ${topRuntime}, "${topRatio}"`);
+    if (topTests !== '4/4 tests') {
+      throw new Error(`the preferred candidate should pass the 4 tests, got ${topTests}`);
+    }
+    if (!/^[\d,.]+× faster$/.test(topRatio || '')) {
+      throw new Error(`the preferred candidate's ratio should read "N× faster", got "${topRatio}"`);
+    }
+    // Nothing cut off at this size: the preferred card's Accept is inside the viewport.
+    const acceptBox = await top.locator('button.accept').boundingBox();
+    const viewport = page.viewportSize();
+    if (!acceptBox || acceptBox.x + acceptBox.width > viewport.width || acceptBox.y < 0) {
+      throw new Error(`the preferred card's Accept is off-screen: ${JSON.stringify(acceptBox)} in ${JSON.stringify(viewport)}`);
     }
     const topDiff = (await top.locator('pre.diff').textContent()) || '';
 
@@ -389,18 +526,21 @@ async function main() {
     await page.screenshot({ path: SCREENSHOT });
     step(`screenshot ${SCREENSHOT}`);
 
-    // The keyboard path: ORPS: Show Candidates lists the same figures and previews a diff.
+    // The keyboard path: ORPS: Show Candidates lists the current code and the same figures, and
+    // previews the highlighted candidate's diff.
     await page.locator('.monaco-editor .view-lines').first().click();
     await palette('ORPS: Show Candidates');
     const firstItem = page.locator('.quick-input-list .monaco-list-row', { hasText: '#1' }).first();
     await firstItem.waitFor({ timeout: 20_000 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'current' }).first().waitFor({ timeout: 5_000 });
+    await page.keyboard.press('ArrowDown');
     const itemText = (await firstItem.textContent())?.trim();
     await page.locator('.tab', { hasText: 'current ↔ #1' }).first().waitFor({ timeout: 20_000 });
     step(`quick pick: "${itemText}", diff preview open`);
     await page.screenshot({ path: path.join(path.dirname(SCREENSHOT), 'candidates-quick-pick.png') });
     await page.keyboard.press('Escape');
 
-    // Accept the top candidate; the server edits the buffer, the extension saves it.
+    // Accept the preferred candidate; the server edits the buffer, the extension saves it.
     await top.locator('button.accept').click();
     const slowPy = path.join(workspace, 'slow.py');
     const accepted = await waitFor(
@@ -417,7 +557,10 @@ async function main() {
     // Which scripted candidate ranks first depends on measured runtimes: read it off the panel.
     const expected = topDiff.includes('values.append') ? 'values.append(values[i - 1] + values[i - 2])' : 'a, b = b, a + b';
     if (!accepted.includes(expected)) {
-      throw new Error(`slow.py does not hold the top candidate (${expected}):\n${accepted}`);
+      throw new Error(`slow.py does not hold the preferred candidate (${expected}):\n${accepted}`);
+    }
+    if (!accepted.includes('Return the n-th Fibonacci number.')) {
+      throw new Error(`the accept lost the user's docstring:\n${accepted}`);
     }
     const check = spawnSync(PYTHON, ['-c', 'from slow import fib; assert [fib(i) for i in range(10)] == [0,1,1,2,3,5,8,13,21,34]; print("ok")'], {
       cwd: workspace,
@@ -426,8 +569,98 @@ async function main() {
     if (check.status !== 0) {
       throw new Error(`the accepted slow.py does not work: ${check.stderr}`);
     }
-    step(`accepted: slow.py on disk now holds the top candidate and still computes fib:\n${accepted}`);
+    step(`accepted: slow.py on disk now holds the preferred candidate and still computes fib:\n${accepted}`);
+    // Every view moved on: the accepted code is the current card, its Accept is gone, and the
+    // diff preview tab closed.
+    await waitFor(
+      'the panel to show the accepted code as current, and the diff preview to close',
+      async () => {
+        const currentCode = (await webview.locator('section.card.current pre').textContent().catch(() => '')) || '';
+        const stillOffered = await webview.locator(`button.accept[data-accept="${topId}"]`).count().catch(() => 1);
+        const previews = await page.locator('.tab', { hasText: 'current ↔' }).count().catch(() => 1);
+        return currentCode.includes(expected) && stillOffered === 0 && previews === 0;
+      },
+      20_000,
+    ).catch(async (err) => {
+      await shoot('failure-after-accept.png');
+      throw err;
+    });
+    const afterVerdict = (await webview.locator('.verdict').textContent())?.trim();
+    step(`after accept: "${afterVerdict}"; the accepted code is the current card, the diff preview closed`);
     await shoot('after-accept.png');
+
+    // A function that is already fast: the search must not prefer slower or failing code.
+    await post(`${modelUrl.replace(/\/v1$/, '')}/_script`, SCRIPT_TOTAL);
+    step('scripted model now answers for total');
+    // Into the first editor group (the panel holds the second), then fast.py there.
+    await page.locator('.monaco-editor .view-lines', { hasText: 'def fib' }).first().click();
+    await openFile('fast.py', 'def total');
+    await gotoLine(3, 'def total');
+    await palette('ORPS: Refine Function at Cursor');
+    step('ran "ORPS: Refine Function at Cursor" on total');
+    const seenTotal = await waitForSearch(webview, 'total');
+    step(`panel filled: "${seenTotal.statusText}", ${seenTotal.cards} candidate card(s)`);
+    const stays = webview.locator('.verdict');
+    const staysKind = await stays.getAttribute('data-verdict');
+    const staysText = (await stays.textContent())?.trim() || '';
+    step(`verdict (${staysKind}): "${staysText}"`);
+    if (staysKind !== 'current' || !/current code stays best/.test(staysText)) {
+      throw new Error(`the panel must say the current code stays best, got ${staysKind}: "${staysText}"`);
+    }
+    if ((await webview.locator('section.candidate.preferred').count()) !== 0) {
+      throw new Error('a slower or failing candidate is shown as preferred');
+    }
+    if ((await webview.locator('section.card.current.best').count()) !== 1) {
+      throw new Error('the current card is not marked as the best');
+    }
+    if ((await webview.locator('button.accept:not(.secondary)').count()) !== 0) {
+      throw new Error('a primary Accept is offered though the current code stays best');
+    }
+    const ratios = (await webview.locator('section.candidate .ratio-text').allTextContents()).map((r) => r.trim());
+    step(`candidate ratios: ${JSON.stringify(ratios)}`);
+    if (ratios.some((r) => /faster/.test(r))) {
+      throw new Error(`no candidate may read "faster" here: ${JSON.stringify(ratios)}`);
+    }
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: path.join(path.dirname(SCREENSHOT), 'comparison-current-stays-best.png') });
+
+    // Accept a failing candidate: it asks first. No leaves the file alone; yes applies it.
+    const failing = webview.locator('section.candidate', { hasText: 'fails tests the current code passes' }).first();
+    await failing.waitFor({ timeout: 5_000 });
+    const failingId = await failing.getAttribute('data-candidate-id');
+    const fastPy = path.join(workspace, 'fast.py');
+    const dialog = page.locator('.monaco-dialog-box');
+    await failing.locator('button.accept').click();
+    await dialog.waitFor({ timeout: 20_000 });
+    const question = ((await dialog.textContent().catch(() => '')) || '').trim();
+    step(`accepting ${failingId} asks: "${question}"`);
+    if (!/fails/.test(question)) {
+      throw new Error(`the confirmation should say what the candidate fails: "${question}"`);
+    }
+    await shoot('confirm-failing-accept.png');
+    await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+    await dialog.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.waitForTimeout(1500);
+    if (fs.readFileSync(fastPy, 'utf8') !== FAST_MODULE) {
+      throw new Error('declining the confirmation still changed fast.py');
+    }
+    step('declined: fast.py unchanged');
+    await failing.locator('button.accept').click();
+    await dialog.waitFor({ timeout: 20_000 });
+    await dialog.locator('.monaco-button', { hasText: 'Accept Anyway' }).first().click();
+    const forced = await waitFor(
+      'fast.py on disk to hold the confirmed failing candidate',
+      () => {
+        const text = fs.readFileSync(fastPy, 'utf8');
+        return text.includes('return len(values)') ? text : undefined;
+      },
+      30_000,
+    ).catch(async (err) => {
+      await shoot('failure-confirmed-accept.png');
+      throw err;
+    });
+    step(`confirmed: fast.py now holds the failing candidate:\n${forced}`);
+    await shoot('after-confirmed-accept.png');
   } catch (err) {
     await shoot('failure.png');
     const logs = findFiles(userData, /ORPS\.log$|exthost\.log$/);

@@ -43,7 +43,7 @@ export class CandidatePicker implements Disposable {
     const ref: FunctionRef = { uri: payload.uri, name: payload.name };
     this.open?.handle.dispose();
     const handle = this.host.showQuickPick({
-      title: pickTitle(payload),
+      title: pickTitle(payload, this.store.notice(ref)),
       placeholder: 'Highlight a candidate to preview its diff; Enter accepts it',
       items: pickItems(payload),
       onActive: (item) => {
@@ -81,9 +81,15 @@ export class CandidatePicker implements Disposable {
 
   private onPayload(payload: CandidatesPayload): void {
     if (this.open && functionKey(this.open.ref) === functionKey(payload)) {
-      this.open.handle.setTitle(pickTitle(payload));
+      this.open.handle.setTitle(pickTitle(payload, this.store.notice(payload)));
       this.open.handle.setItems(pickItems(payload));
     }
+  }
+
+  /** Hides the pick and closes the diff previews (after an accept they show stale code). */
+  async closePreviews(): Promise<void> {
+    this.open?.handle.hide();
+    await this.host.closeTabsOf(CANDIDATE_SCHEME);
   }
 
   dispose(): void {

@@ -45,7 +45,7 @@ export class ComparisonPanel implements Disposable {
       const panel = this.host.createPanel(title);
       this.panel = panel;
       const nonce = makeNonce((n) => this.host.randomBytes(n));
-      panel.setHtml(renderShell(renderBody(buildPanelModel(payload)), nonce, panel.cspSource, title));
+      panel.setHtml(renderShell(renderBody(buildPanelModel(payload, this.store.notice(payload))), nonce, panel.cspSource, title));
       panel.onMessage((message) => void this.onMessage(message));
       panel.onDispose(() => {
         if (this.panel === panel) {
@@ -60,7 +60,7 @@ export class ComparisonPanel implements Disposable {
   }
 
   private render(payload: CandidatesPayload): void {
-    void this.panel?.postMessage({ type: 'render', html: renderBody(buildPanelModel(payload)) });
+    void this.panel?.postMessage({ type: 'render', html: renderBody(buildPanelModel(payload, this.store.notice(payload))) });
   }
 
   private onPayload(payload: CandidatesPayload): void {
@@ -81,7 +81,8 @@ export class ComparisonPanel implements Disposable {
     }
     if (message.type === 'accept') {
       await this.actions.accept(target, message.candidateId);
-      // Re-render: the buttons come back enabled, and the figures stay as measured.
+      // Re-render: after an accept the accepted code is the current one and the old buttons are
+      // gone; when nothing was applied, the buttons come back enabled.
       const payload = this.store.get(target);
       if (payload) {
         this.render(payload);

@@ -5,6 +5,7 @@
  * `extension.ts` builds it with the real host; the tests build it with a stub.
  */
 
+import { Acceptance } from './acceptance';
 import { CandidatePicker } from './candidatePicker';
 import { CandidateStore } from './candidateStore';
 import { ComparisonPanel } from './comparisonPanel';
@@ -18,12 +19,15 @@ import {
   normalisePayload,
   normaliseStatus,
   RefineArguments,
+  RESTORE_REQUEST,
+  RestoreParams,
   ServerCommand,
   STATUS_NOTIFICATION,
   StatusPayload,
 } from './protocol';
+import { interruptedPayload, restoredPayload, toWirePayload } from './payloadState';
 import { API_KEY_SECRET, ServerManager } from './serverManager';
-import { RESTART_SETTINGS, SAVE_ON_ACCEPT_SETTING } from './settings';
+import { LIVE_SETTINGS, RESTART_SETTINGS, SECTION, toInitializationOptions } from './settings';
 import { Commands, ServerState, statusView } from './statusView';
 
 const RESTART_DELAY_MS = 300;
@@ -33,6 +37,7 @@ export class OrpsController implements Disposable {
   readonly server: ServerManager;
   readonly panel: ComparisonPanel;
   readonly picker: CandidatePicker;
+  private readonly acceptance: Acceptance;
   private readonly statusItem: StatusItem;
   private status: StatusPayload | undefined;
   private readonly disposables: Disposable[] = [];
@@ -41,6 +46,7 @@ export class OrpsController implements Disposable {
   constructor(private readonly host: Host) {
     this.server = new ServerManager(host, {
       attach: (client) => this.attach(client),
+      started: (client) => this.restore(client),
       onServerCommand: (command, args, next) => this.onServerCommand(command, args, next),
       onStateChanged: (state) => this.onServerState(state),
     });
@@ -49,6 +55,7 @@ export class OrpsController implements Disposable {
       cancel: (ref) => this.cancel(ref),
     });
     this.picker = new CandidatePicker(host, this.store, (ref, id) => this.accept(ref, id));
+    this.acceptance = new Acceptance(host, this.store, () => this.picker.closePreviews());
     this.statusItem = host.createStatusItem();
     this.disposables.push(this.panel, this.picker, this.statusItem);
     this.store.onChange(() => this.updateStatus());
@@ -70,6 +77,8 @@ export class OrpsController implements Disposable {
       h.onSettingsChanged((affects) => {
         if (RESTART_SETTINGS.some((s) => affects(s))) {
           this.scheduleRestart('settings changed');
+        } else if (LIVE_SETTINGS.some((s) => affects(s))) {
+          void this.applySettingsLive();
         }
       }),
       h.onPythonInterpreterChanged(() => {
@@ -92,6 +101,48 @@ export class OrpsController implements Disposable {
     }, RESTART_DELAY_MS);
   }
 
+  /** Server settings change live: the server re-reads them on `workspace/didChangeConfiguration`
+   * (stored results, lenses and running searches stay). */
+  private async applySettingsLive(): Promise<void> {
+    const client = this.server.current;
+    if (!client) {
+      return;
+    }
+    const settings = toInitializationOptions((key) => this.host.getSetting(key));
+    this.host.log.info(`Settings changed: sent to the running server (no restart): ${JSON.stringify(settings)}`);
+    try {
+      await client.sendNotification('workspace/didChangeConfiguration', { settings: { [SECTION]: settings } });
+    } catch (err) {
+      this.host.log.warn(`workspace/didChangeConfiguration failed: ${String(err)}`);
+    }
+  }
+
+  /** After a (re)start: hands the server the results the extension holds, so lenses, hovers,
+   * code actions and Accept work again; the panel says what happened. */
+  private async restore(client: LspClient): Promise<void> {
+    const payloads = this.store.all();
+    if (payloads.length === 0) {
+      return;
+    }
+    const params: RestoreParams = { payloads: payloads.map(toWirePayload) };
+    let stored: number | null = null;
+    let error = '';
+    try {
+      const result = await client.sendRequest<unknown>(RESTORE_REQUEST, params);
+      stored = typeof result === 'number' ? result : null;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    this.host.log.info(`${RESTORE_REQUEST}: ${payloads.length} sent, ${stored ?? 'none'} stored${error ? ` (${error})` : ''}`);
+    for (const payload of payloads) {
+      const restored = stored !== null && stored > 0;
+      const notice = restored
+        ? 'The orps server restarted; these results were restored from the extension. Accept works again; re-run Refine to measure against changed code or tests.'
+        : `The orps server restarted and could not take these results back${error ? ` (${error})` : ''}: they are shown as measured, but Accept needs a new Refine.`;
+      this.store.update(restored ? restoredPayload(payload) : payload, notice);
+    }
+  }
+
   private attach(client: LspClient): Disposable[] {
     return [
       client.onNotification(CANDIDATES_NOTIFICATION, (params) => {
@@ -112,6 +163,17 @@ export class OrpsController implements Disposable {
   private onServerState(state: ServerState): void {
     if (state !== 'running') {
       this.status = undefined;
+    }
+    if (state === 'stopped' || state === 'failed') {
+      // Searches die with the server: say so instead of leaving them "running".
+      for (const payload of this.store.all()) {
+        if (payload.running) {
+          this.store.update(
+            interruptedPayload(payload),
+            'The orps server stopped during this search; the candidates tested so far are kept.',
+          );
+        }
+      }
     }
     this.updateStatus();
   }
@@ -143,6 +205,15 @@ export class OrpsController implements Disposable {
       }
       return result;
     }
+    if (command === ServerCommand.accept) {
+      // Through the same path as the panel's Accept: a failing candidate is confirmed first,
+      // and every view moves on after it.
+      const acceptArgs = args[0] as Partial<AcceptArguments> | undefined;
+      if (acceptArgs?.uri && acceptArgs.name && acceptArgs.candidateId && acceptArgs.confirmed === undefined) {
+        return this.accept({ uri: acceptArgs.uri, name: acceptArgs.name }, acceptArgs.candidateId);
+      }
+      return next();
+    }
     if (command === ServerCommand.refine) {
       const refineArgs = args[0] as Partial<RefineArguments> | undefined;
       if (refineArgs?.uri) {
@@ -153,8 +224,9 @@ export class OrpsController implements Disposable {
     return next();
   }
 
-  private requireClient(): LspClient | undefined {
-    const client = this.server.current;
+  /** The running client; during a (re)start it waits for it, so a Refine then is not refused. */
+  private async requireClient(): Promise<LspClient | undefined> {
+    const client = this.server.current ?? (this.server.busy ? await this.server.ready() : undefined);
     if (!client) {
       void this.host
         .showError('The orps server is not running.', 'Restart Server', 'Show Log')
@@ -175,7 +247,7 @@ export class OrpsController implements Disposable {
       void this.host.showWarning('Place the cursor in a Python function to refine it.');
       return undefined;
     }
-    const client = this.requireClient();
+    const client = await this.requireClient();
     if (!client) {
       return undefined;
     }
@@ -250,30 +322,10 @@ export class OrpsController implements Disposable {
     this.panel.show(payload);
   }
 
+  /** Accepts a candidate (see `Acceptance`); waits for a restarting server. */
   async accept(ref: FunctionRef, candidateId: string): Promise<boolean> {
-    const client = this.requireClient();
-    if (!client) {
-      return false;
-    }
-    const wasDirty = this.host.isDirty(ref.uri);
-    const args: AcceptArguments = { uri: ref.uri, name: ref.name, candidateId };
-    let applied = false;
-    try {
-      applied = (await client.executeCommand(ServerCommand.accept, [args])) === true;
-    } catch (err) {
-      this.host.log.error(`orps.accept failed: ${String(err)}`);
-      void this.host.showError(`Could not apply the candidate: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
-    }
-    this.host.log.info(`orps.accept ${ref.name} ${candidateId}: ${applied ? 'applied' : 'not applied'}`);
-    if (applied && !wasDirty && this.host.getSetting<boolean>(SAVE_ON_ACCEPT_SETTING) !== false) {
-      const saved = await this.host.save(ref.uri).catch((err: unknown) => {
-        this.host.log.warn(`Saving ${ref.uri}: ${String(err)}`);
-        return false;
-      });
-      this.host.log.info(`${saved ? 'Saved' : 'Could not save'} ${ref.uri} after accepting.`);
-    }
-    return applied;
+    const client = await this.requireClient();
+    return client ? this.acceptance.accept(client, ref, candidateId) : false;
   }
 
   async cancel(ref: FunctionRef | undefined): Promise<void> {
@@ -281,6 +333,7 @@ export class OrpsController implements Disposable {
     if (!client) {
       return;
     }
+    this.store.markCancelled(ref);
     try {
       await client.executeCommand(ServerCommand.cancel, ref ? [{ uri: ref.uri, name: ref.name }] : []);
     } catch (err) {

@@ -1,63 +1,92 @@
 /**
- * How measured figures are written for people: runtimes, memory, speed-ups and test counts.
+ * How measured figures are written for people: runtimes, memory, speed ratios and test counts.
  *
- * The panel, the quick pick and the status bar all use these, so a number reads the same
- * everywhere.
+ * The one formatter of the extension: the panel, the quick pick and the status bar all use it,
+ * and it follows the same rules as the server's `orps.units` (both are tested against one table
+ * of cases, `tests/fixtures/format_cases.json`). Memory is in binary units (B, KiB, MiB, GiB)
+ * everywhere; ratios read as people say them ("3.2× faster", "140× slower", "≈ same"), never in
+ * exponent notation.
  */
 
-/** Three significant figures, without trailing zeros past the point. */
-function significant(value: number): string {
-  if (value >= 100) {
-    return value.toFixed(0);
-  }
-  if (value >= 10) {
-    return value.toFixed(1).replace(/\.0$/, '');
-  }
-  return value.toFixed(2).replace(/0$/, '').replace(/\.0$/, '');
-}
+export const TIE_TEXT = '≈ same';
 
+/** 850 ns, 12.3 µs, 23.96 ms, 1.70 s. */
 export function formatRuntime(ns: number | null): string {
   if (ns === null || !Number.isFinite(ns)) {
     return '—';
   }
   if (ns < 1e3) {
-    return `${significant(ns)} ns`;
+    return `${ns.toFixed(0)} ns`;
   }
   if (ns < 1e6) {
-    return `${significant(ns / 1e3)} µs`;
+    return `${(ns / 1e3).toFixed(1)} µs`;
   }
   if (ns < 1e9) {
-    return `${significant(ns / 1e6)} ms`;
+    return `${(ns / 1e6).toFixed(2)} ms`;
   }
-  return `${significant(ns / 1e9)} s`;
+  return `${(ns / 1e9).toFixed(2)} s`;
 }
 
+/** 512 B, 2.0 KiB, 2.0 MiB, 1.5 GiB. */
 export function formatBytes(bytes: number | null): string {
   if (bytes === null || !Number.isFinite(bytes)) {
     return '—';
   }
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
+  if (bytes < 1024) {
+    return `${bytes.toFixed(0)} B`;
   }
-  return `${unit === 0 ? value.toFixed(0) : significant(value)} ${units[unit]}`;
+  const units: Array<[string, number]> = [
+    ['KiB', 2 ** 10],
+    ['MiB', 2 ** 20],
+    ['GiB', 2 ** 30],
+  ];
+  for (const [unit, scale] of units) {
+    if (bytes < scale * 1024 || unit === 'GiB') {
+      return `${(bytes / scale).toFixed(1)} ${unit}`;
+    }
+  }
+  return '—';
 }
 
-/** "3.4× faster", "2× slower", "same speed"; speedup is current runtime ÷ candidate runtime. */
-export function formatSpeedup(speedup: number | null): string {
+function withThousands(value: number): string {
+  return Math.round(value)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** A factor ≥ 1 as people say it: 3.2, 1.04, 140, 12,346. */
+export function formatFactor(factor: number): string {
+  if (factor < 10) {
+    let text = factor.toFixed(1);
+    if (text === '1.0') {
+      text = factor.toFixed(2);
+    }
+    if (text !== '10.0') {
+      return text;
+    }
+  }
+  return withThousands(factor);
+}
+
+/**
+ * "3.2× faster", "140× slower" or "≈ same"; empty without a ratio to show. `speedup` is the
+ * current runtime ÷ the candidate's (over the tests both pass); `tie`: within measurement noise.
+ * The server sends this text as `ratioText`; the views show that, and use this only for figures
+ * the server does not word itself.
+ */
+export function formatRatio(speedup: number | null, tie: boolean): string {
+  if (tie) {
+    return TIE_TEXT;
+  }
   if (speedup === null || !Number.isFinite(speedup) || speedup <= 0) {
     return '';
   }
-  if (Math.abs(speedup - 1) < 0.005) {
-    return 'same speed';
-  }
-  if (speedup > 1) {
-    return `${significant(speedup)}× faster`;
-  }
-  return `${significant(1 / speedup)}× slower`;
+  return speedup >= 1 ? `${formatFactor(speedup)}× faster` : `${formatFactor(1 / speedup)}× slower`;
+}
+
+/** ± noise of a runtime, e.g. "± 12.3 µs"; empty when unknown. */
+export function formatNoise(ns: number | null): string {
+  return ns === null || !Number.isFinite(ns) || ns <= 0 ? '' : `± ${formatRuntime(ns)}`;
 }
 
 export function formatTests(passed: number, total: number): string {
@@ -77,8 +106,16 @@ export function describeStop(stopped: string | null): string {
       return 'cancelled';
     case 'model_error':
       return 'stopped by a model error';
+    case 'error':
+      return 'the search could not start';
     case 'retested':
       return 're-run against the changed tests';
+    case 'restored':
+      return 'restored after a server restart';
+    case 'interrupted':
+      return 'interrupted: the server stopped';
+    case 'accepted':
+      return 'candidate accepted';
     default:
       return `stopped: ${stopped}`;
   }

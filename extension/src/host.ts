@@ -82,6 +82,7 @@ export interface LspClient {
   isRunning(): boolean;
   sendRequest<R>(method: string, params: unknown): Promise<R>;
   executeCommand(command: string, args: unknown[]): Promise<unknown>;
+  sendNotification(method: string, params: unknown): Promise<void>;
   onNotification(method: string, handler: (params: unknown) => void): Disposable;
   /** Called when the server process exits and the client gives up restarting it. */
   onStopped(listener: () => void): Disposable;
@@ -120,6 +121,8 @@ export interface Host {
   showInfo(message: string, ...items: string[]): Promise<string | undefined>;
   showWarning(message: string, ...items: string[]): Promise<string | undefined>;
   showError(message: string, ...items: string[]): Promise<string | undefined>;
+  /** A modal question with one confirming button; true when the user chose it. */
+  confirm(message: string, action: string): Promise<boolean>;
   askSecret(prompt: string): Promise<string | undefined>;
   withProgress<T>(title: string, task: () => Promise<T>): Promise<T>;
 
@@ -137,6 +140,8 @@ export interface Host {
   showQuickPick(options: QuickPickOptions): QuickPickHandle;
   registerVirtualDocuments(scheme: string, provide: (uri: string) => string | undefined): Disposable;
   showDiff(left: string, right: string, title: string): Promise<void>;
+  /** Closes the editor tabs showing documents of this URI scheme (e.g. diff previews). */
+  closeTabsOf(scheme: string): Promise<void>;
 
   createClient(launch: ClientLaunch): LspClient;
 }

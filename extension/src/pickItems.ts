@@ -12,14 +12,27 @@ export const CANDIDATE_SCHEME = 'orps-candidate';
 export function pickItems(payload: CandidatesPayload): PickItem[] {
   const model = buildPanelModel(payload);
   const items: PickItem[] = [];
+  const current = model.current;
+  if (current) {
+    const stays = model.verdictKind === 'current' ? ' · stays best' : '';
+    items.push({
+      label: `$(circle-large-filled) current  ${current.testsText}${stays}`,
+      description: `${current.runtimeText}${current.noiseText ? ` ${current.noiseText}` : ''} ${current.runtimeCaption} · ${current.memoryText}`,
+      detail: 'The code in the editor now (not selectable)',
+    });
+  }
   for (const row of model.rows) {
-    const icon = row.passesAll ? '$(pass)' : '$(error)';
-    const runtime = row.runtime.label ? `${row.runtimeText} (${row.runtime.label})` : row.runtimeText;
-    const memory = row.memory.label ? `${row.memoryText} (${row.memory.label})` : row.memoryText;
+    const icon = row.preferred ? '$(star-full)' : row.passesAll ? '$(pass)' : '$(error)';
+    const vs = row.currentRuntimeText ? ` (current ${row.currentRuntimeText})` : '';
+    const noise = row.noiseText ? ` ${row.noiseText}` : '';
+    const flags = [row.preferred ? 'preferred' : '', row.failsCurrentTests ? 'fails tests the current code passes' : '']
+      .filter(Boolean)
+      .map((f) => ` · ${f}`)
+      .join('');
     items.push({
       id: row.id,
-      label: `${icon} #${row.rank}  ${row.testsText}${row.speedupText ? ` · ${row.speedupText}` : ''}`,
-      description: `${runtime} · ${memory} · +${row.diffStats.added} −${row.diffStats.removed} lines`,
+      label: `${icon} #${row.rank}  ${row.testsText}${row.ratioText ? ` · ${row.ratioText}` : ''}${flags}`,
+      description: `${row.runtimeText}${noise}${vs} · ${row.memoryText} · +${row.diffStats.added} −${row.diffStats.removed} lines`,
       detail: firstLine(row.reasoning),
     });
   }
@@ -34,12 +47,12 @@ function firstLine(text: string): string | undefined {
   return line ? (line.length > 160 ? `${line.slice(0, 157)}…` : line) : undefined;
 }
 
-/** The title carries the current implementation's figures, the yardstick of every item. */
-export function pickTitle(payload: CandidatesPayload): string {
-  const state = payload.running ? 'searching…' : `${payload.candidates.length} candidates`;
-  const current = buildPanelModel(payload).current;
-  const figures = current ? ` · current: ${current.testsText}, ${current.runtimeText}, ${current.memoryText}` : '';
-  return `ORPS: ${payload.name} (${state})${figures}`;
+/** The title carries the state of the search and the verdict (which candidate, if any, is best). */
+export function pickTitle(payload: CandidatesPayload, notice = ''): string {
+  const model = buildPanelModel(payload, notice);
+  const state = payload.running ? 'searching…' : `${payload.candidates.length} candidate${payload.candidates.length === 1 ? '' : 's'}`;
+  const verdict = notice || model.verdict || model.emptyText;
+  return `ORPS: ${payload.name} (${state})${verdict ? ` · ${verdict}` : ''}`;
 }
 
 /** `orps-candidate:/<name>/<id>.py?<document uri>`; id `current` is the code the search began from. */

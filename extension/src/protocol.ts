@@ -17,6 +17,7 @@ export const ServerCommand = {
 export const CANDIDATES_NOTIFICATION = 'orps/candidates';
 export const CANDIDATES_REQUEST = 'orps/candidates';
 export const STATUS_NOTIFICATION = 'orps/status';
+export const RESTORE_REQUEST = 'orps/restore';
 
 export interface Position {
   line: number;
@@ -54,7 +55,27 @@ export interface Candidate {
   status: string;
   failures: string[];
   speedupVsCurrent: number | null;
+  /** "current" for the current implementation's row, else the candidate's origin (may be ""). */
+  origin: string;
+  /** Tests both this candidate and the current code pass (0 with a stub). */
+  comparedTests: number;
+  /** Sum of per-test median runtimes over the compared tests: this candidate's, the current code's. */
+  runtimeComparedNs: number | null;
+  currentRuntimeComparedNs: number | null;
+  /** currentRuntimeComparedNs ÷ runtimeComparedNs; null without a baseline, a compared test, or
+   * when this candidate fails a test the current code passes. */
+  speedup: number | null;
+  /** The two compared runtimes are within measurement noise. */
+  tie: boolean;
+  /** The server's wording of the comparison ("3.2× faster", "≈ same", "" without a baseline). */
+  ratioText: string;
+  /** The one candidate the views recommend (at most one per payload). */
+  preferred: boolean;
+  /** Fails at least one test the current code passes. */
+  failsCurrentTests: boolean;
 }
+
+export type Baseline = 'current' | 'none';
 
 export interface CandidatesPayload {
   uri: string;
@@ -71,6 +92,12 @@ export interface CandidatesPayload {
   currentCode: string;
   current: Candidate | null;
   candidates: Candidate[];
+  /** "current" when the current code is the yardstick, "none" for a stub. */
+  baseline: Baseline;
+  /** One line for every view: which candidate is best, or that the current code stays best. */
+  verdict: string;
+  /** Why there are no candidates (replies without code, duplicates, cache replay, ...). */
+  emptyReason: string | null;
 }
 
 export interface RunningSearch {
@@ -91,6 +118,8 @@ export interface StatusPayload {
   model: string;
   running: RunningSearch[];
   isolation?: IsolationStatus;
+  /** A short note when the server reloaded its settings live. */
+  settingsApplied: string | null;
 }
 
 export interface RefineArguments {
@@ -106,6 +135,32 @@ export interface FunctionRef {
 
 export interface AcceptArguments extends FunctionRef {
   candidateId: string;
+  /** The user confirmed accepting a candidate that fails tests. */
+  confirmed?: boolean;
+}
+
+/** `orps.accept`'s answer when the candidate fails tests and was not confirmed. */
+export interface NeedsConfirmation {
+  needsConfirmation: true;
+  message: string;
+}
+
+export type AcceptResult = { kind: 'applied' } | { kind: 'not-applied' } | { kind: 'confirm'; message: string };
+
+/** Reads `orps.accept`'s result: true, false (or null from older servers), or a question. */
+export function readAcceptResult(raw: unknown): AcceptResult {
+  if (raw === true) {
+    return { kind: 'applied' };
+  }
+  if (typeof raw === 'object' && raw !== null && (raw as Partial<NeedsConfirmation>).needsConfirmation === true) {
+    const message = (raw as Partial<NeedsConfirmation>).message;
+    return { kind: 'confirm', message: typeof message === 'string' && message ? message : 'This candidate fails tests. Accept anyway?' };
+  }
+  return { kind: 'not-applied' };
+}
+
+export interface RestoreParams {
+  payloads: CandidatesPayload[];
 }
 
 /** The key under which a function's candidates are stored on the client. */
@@ -125,6 +180,8 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
   }
   const zero: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
+    // Fields this version does not know are kept, so `orps/restore` hands them back unchanged.
+    ...(raw as object),
     uri: p.uri,
     name: p.name,
     range: p.range ?? zero,
@@ -139,12 +196,16 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
     currentCode: p.currentCode ?? '',
     current: p.current ? normaliseCandidate(p.current) : null,
     candidates: Array.isArray(p.candidates) ? p.candidates.map(normaliseCandidate) : [],
+    baseline: p.baseline === 'none' ? 'none' : p.current ? 'current' : 'none',
+    verdict: typeof p.verdict === 'string' ? p.verdict : '',
+    emptyReason: typeof p.emptyReason === 'string' && p.emptyReason ? p.emptyReason : null,
   };
 }
 
 function normaliseCandidate(raw: Partial<Candidate>): Candidate {
   const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
+    ...raw,
     id: String(raw.id ?? ''),
     rank: num(raw.rank) ?? 0,
     code: raw.code ?? '',
@@ -161,6 +222,15 @@ function normaliseCandidate(raw: Partial<Candidate>): Candidate {
     status: raw.status ?? '',
     failures: Array.isArray(raw.failures) ? raw.failures.map(String) : [],
     speedupVsCurrent: num(raw.speedupVsCurrent),
+    origin: typeof raw.origin === 'string' ? raw.origin : '',
+    comparedTests: num(raw.comparedTests) ?? 0,
+    runtimeComparedNs: num(raw.runtimeComparedNs),
+    currentRuntimeComparedNs: num(raw.currentRuntimeComparedNs),
+    speedup: num(raw.speedup),
+    tie: raw.tie === true,
+    ratioText: typeof raw.ratioText === 'string' ? raw.ratioText : '',
+    preferred: raw.preferred === true,
+    failsCurrentTests: raw.failsCurrentTests === true,
   };
 }
 
@@ -170,6 +240,7 @@ export function normaliseStatus(raw: unknown): StatusPayload {
     model: typeof s.model === 'string' ? s.model : '',
     running: Array.isArray(s.running) ? s.running.filter((r) => r && typeof r.uri === 'string') : [],
     isolation: normaliseIsolation(s.isolation),
+    settingsApplied: typeof s.settingsApplied === 'string' && s.settingsApplied ? s.settingsApplied : null,
   };
 }
 

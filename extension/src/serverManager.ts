@@ -32,6 +32,9 @@ export const API_KEY_SECRET = 'orps.apiKey';
 export interface ServerHooks {
   /** Called with each new client before it starts, to subscribe to its notifications. */
   attach(client: LspClient): Disposable[];
+  /** Called once a new client runs, before anything queued behind the start (a Refine waiting
+   * for the server) goes on: e.g. to restore the stored results. */
+  started(client: LspClient): Promise<void>;
   onServerCommand: ClientLaunch['onServerCommand'];
   onStateChanged(state: ServerState): void;
 }
@@ -58,16 +61,40 @@ export class ServerManager {
 
   /** (Re)starts the server; calls made while one runs wait for it. */
   restart(reason: string): Promise<void> {
-    this.queue = this.queue.then(async () => {
+    return this.enqueue(async () => {
       this.host.log.info(`Starting the orps server (${reason}).`);
       await this.stopNow();
       await this.startNow();
     });
-    return this.queue;
   }
 
   stop(): Promise<void> {
-    this.queue = this.queue.then(() => this.stopNow());
+    return this.enqueue(() => this.stopNow());
+  }
+
+  /** The running client once any start or restart in progress is over (undefined when the
+   * server could not start): a command issued during a restart waits for it. */
+  async ready(): Promise<LspClient | undefined> {
+    await this.queue;
+    return this.current;
+  }
+
+  /** Whether a start or restart is under way. */
+  get busy(): boolean {
+    return this.pending > 0;
+  }
+
+  private pending = 0;
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    this.pending += 1;
+    // A failed step must not stall the steps queued after it.
+    this.queue = this.queue
+      .then(step)
+      .catch((err: unknown) => this.host.log.error(`Server start/stop failed: ${String(err)}`))
+      .finally(() => {
+        this.pending -= 1;
+      });
     return this.queue;
   }
 
@@ -150,6 +177,7 @@ export class ServerManager {
     try {
       await client.start();
       this.setState('running');
+      await this.hooks.started(client).catch((err: unknown) => this.host.log.warn(`After the start: ${String(err)}`));
     } catch (err) {
       this.host.log.error(`The orps server did not start: ${String(err)}`);
       this.setState('failed');

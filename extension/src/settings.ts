@@ -46,11 +46,14 @@ export const PACKAGE_SOURCE_SETTING = 'server.packageSource';
 export const SAVE_ON_ACCEPT_SETTING = 'saveOnAccept';
 export const TRACE_SETTING = 'trace.server';
 
-/** Settings whose change restarts the server: everything but what the client applies itself. */
-export const RESTART_SETTINGS: readonly string[] = [
-  ...SERVER_SETTING_KEYS.map((k) => `${SECTION}.${k}`),
-  `${SECTION}.${INTERPRETER_SETTING}`,
-];
+/** Settings whose change restarts the server: the interpreter that runs it, and the name of the
+ * environment variable that carries the API key into its environment. */
+export const RESTART_SETTINGS: readonly string[] = [`${SECTION}.${INTERPRETER_SETTING}`, `${SECTION}.apiKeyEnv`];
+
+/** Server settings the server reloads live (`workspace/didChangeConfiguration`), no restart. */
+export const LIVE_SETTINGS: readonly string[] = SERVER_SETTING_KEYS.filter((k) => k !== 'apiKeyEnv').map(
+  (k) => `${SECTION}.${k}`,
+);
 
 function cleanValue(key: ServerSettingKey, value: unknown): unknown {
   if ((NULLABLE_STRINGS as readonly string[]).includes(key) && typeof value === 'string') {

@@ -1,9 +1,12 @@
 /**
- * What the status bar item says: a running search (function, round) and the model in use; a
- * click cancels the running searches, or opens the candidates when none runs. The tooltip says
- * how candidates are confined and why that is weaker, if it is; a refused sandbox shows a warning.
+/**
+ * What the extension's one status bar item says: a running search (function, round) or the
+ * model in use; a click cancels the running searches, or opens the candidates when none runs.
+ * The tooltip says how candidates are confined and why that is weaker, if it is; a refused
+ * sandbox shows a warning.
  */
 
+import { shortModel } from './panelModel';
 import { CandidatesPayload, FunctionRef, IsolationStatus, StatusPayload } from './protocol';
 
 export type ServerState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -26,6 +29,15 @@ export const Commands = {
   showLog: 'orps.showLog',
 } as const;
 
+function fileOf(uri: string): string {
+  return decodeURIComponent(uri.slice(uri.lastIndexOf('/') + 1));
+}
+
+/**
+ * The one status-bar item: short text (the model's short name, or the running search's function
+ * and round); the full model label with its endpoint URL, and any note on reloaded settings, go
+ * in the tooltip only.
+ */
 export function statusView(
   state: ServerState,
   status: StatusPayload | undefined,
@@ -40,16 +52,22 @@ export function statusView(
     };
   }
   if (state === 'starting') {
-    return { text: '$(loading~spin) ORPS', tooltip: 'Starting the orps server…', command: Commands.showLog };
+    return {
+      text: '$(loading~spin) ORPS',
+      tooltip: 'Starting the orps server… (a Refine now waits for it)',
+      command: Commands.showLog,
+    };
   }
-  const model = status?.model || configuredModel || 'default model';
+  const label = status?.model || configuredModel || 'default model';
+  const model = shortModel(label) || label;
+  const note = status?.settingsApplied ? `\n${status.settingsApplied}` : '';
   const running = status?.running ?? [];
   const sandbox = isolationLines(status?.isolation);
   if (running.length === 0) {
     const refused = status?.isolation?.kind === 'refused';
     return {
       text: `${refused ? '$(warning)' : '$(beaker)'} ORPS: ${model}`,
-      tooltip: `orps server ready · model ${model}\n${sandbox}Click to show the candidates of the function at the cursor.`,
+      tooltip: `orps server ready · model ${label}${note}\n${sandbox}Click to show the candidates of the function at the cursor.`,
       command: Commands.pickCandidate,
     };
   }
@@ -59,12 +77,11 @@ export function statusView(
   const more = running.length > 1 ? ` (+${running.length - 1})` : '';
   const lines = running.map((r) => {
     const p = payloadOf(r)?.progress;
-    const file = decodeURIComponent(r.uri.slice(r.uri.lastIndexOf('/') + 1));
-    return `Refining ${r.name} in ${file}${p ? `: round ${p.round}/${p.rounds}, ${p.llmCalls}/${p.maxCalls} calls` : ''}`;
+    return `Refining ${r.name} in ${fileOf(r.uri)}${p ? `: ${p.message || `round ${p.round}/${p.rounds}, ${p.llmCalls}/${p.maxCalls} calls`}` : ''}`;
   });
   return {
-    text: `$(loading~spin) ORPS: ${first.name}${round}${more} · ${model}`,
-    tooltip: `${lines.join('\n')}\nModel ${model}.\n${sandbox}Click to cancel.`,
+    text: `$(loading~spin) ORPS: ${first.name}${round}${more}`,
+    tooltip: `${lines.join('\n')}\nModel ${label}${note}.\n${sandbox}Click to cancel.`,
     command: Commands.cancelSearches,
   };
 }

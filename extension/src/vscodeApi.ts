@@ -9,7 +9,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
+  ClientCapabilities,
   ExecuteCommandRequest,
+  FeatureState,
+  StaticFeature,
   LanguageClient,
   LanguageClientOptions,
   ResponseError,
@@ -49,6 +52,25 @@ function findDocument(uri: string): vscode.TextDocument | undefined {
   return vscode.workspace.textDocuments.find((d) => d.uri.toString() === wanted);
 }
 
+/**
+ * Declares no `window.workDoneProgress` support (registered last, it overrides the built-in
+ * feature's `true`): the server then reports a search only through `orps/candidates` and
+ * `orps/status`, which the extension's one status-bar item and the panel show, instead of VS Code
+ * drawing a second, separate progress item in the status bar.
+ */
+class NoWorkDoneProgress implements StaticFeature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    if (capabilities.window) {
+      capabilities.window.workDoneProgress = false;
+    }
+  }
+  initialize(): void {}
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+  clear(): void {}
+}
+
 class Client implements LspClient {
   private readonly client: LanguageClient;
 
@@ -85,6 +107,7 @@ class Client implements LspClient {
       },
     };
     this.client = new LanguageClient(SECTION, 'ORPS', serverOptions, clientOptions);
+    this.client.registerFeature(new NoWorkDoneProgress());
   }
 
   start(): Promise<void> {
@@ -109,6 +132,10 @@ class Client implements LspClient {
 
   executeCommand(command: string, args: unknown[]): Promise<unknown> {
     return this.client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+  }
+
+  sendNotification(method: string, params: unknown): Promise<void> {
+    return this.client.sendNotification(method, params);
   }
 
   onNotification(method: string, handler: (params: unknown) => void): Disposable {
@@ -201,6 +228,8 @@ export function createHost(context: vscode.ExtensionContext): Host {
     showInfo: (message, ...items) => Promise.resolve(vscode.window.showInformationMessage(message, ...items)),
     showWarning: (message, ...items) => Promise.resolve(vscode.window.showWarningMessage(message, ...items)),
     showError: (message, ...items) => Promise.resolve(vscode.window.showErrorMessage(message, ...items)),
+    confirm: async (message, action) =>
+      (await vscode.window.showWarningMessage(message, { modal: true }, action)) === action,
     askSecret: (prompt) =>
       Promise.resolve(vscode.window.showInputBox({ prompt, password: true, ignoreFocusOut: true })),
     withProgress: (title, task) =>
@@ -341,6 +370,19 @@ export function createHost(context: vscode.ExtensionContext): Host {
         preview: true,
         preserveFocus: true,
       });
+    },
+
+    closeTabsOf: async (scheme) => {
+      const showsScheme = (input: unknown): boolean => {
+        if (input instanceof vscode.TabInputTextDiff) {
+          return input.original.scheme === scheme || input.modified.scheme === scheme;
+        }
+        return input instanceof vscode.TabInputText && input.uri.scheme === scheme;
+      };
+      const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => showsScheme(tab.input));
+      if (tabs.length) {
+        await vscode.window.tabGroups.close(tabs, true);
+      }
     },
 
     createClient: (launch) => new Client(launch, log),

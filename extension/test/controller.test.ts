@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OrpsController } from '../src/controller';
 import { CANDIDATES_NOTIFICATION, STATUS_NOTIFICATION } from '../src/protocol';
+import { pickTitle } from '../src/pickItems';
 import { API_KEY_SECRET } from '../src/serverManager';
 import { Commands } from '../src/statusView';
 import { DOC_URI, payload } from './fixtures';
@@ -94,23 +95,34 @@ test('a too-old Python is refused without starting anything', async () => {
   assert.equal(host.statusItems[0].text, '$(warning) ORPS');
 });
 
-test('changing an orps setting or the interpreter restarts the server once', async () => {
+test('server settings apply live; only the interpreter (or the key variable) restarts the server', async () => {
   const { host, controller } = await started();
+  host.settings.beamWidth = 4;
   host.changeSettings('orps.beamWidth');
   host.changeSettings('orps.beamWidth', 'orps.rounds');
   await new Promise((resolve) => setTimeout(resolve, 400));
   await settle();
-  assert.equal(host.clients.length, 2);
-  assert.equal(host.clients[0].stopped, 1);
+  assert.equal(host.clients.length, 1, 'no restart for a server setting');
+  const sent = host.lastClient.notifications.filter((n) => n.method === 'workspace/didChangeConfiguration');
+  assert.equal(sent.length, 2);
+  assert.equal((sent[0].params as { settings: { orps: { beamWidth: number } } }).settings.orps.beamWidth, 4);
+  // The server says it reloaded them; the status item's tooltip carries the note.
+  host.lastClient.notify(STATUS_NOTIFICATION, { model: 'scripted', running: [], settingsApplied: 'settings reloaded: beamWidth 4' });
+  assert.match(host.statusItems[0].tooltip, /settings reloaded: beamWidth 4/);
   host.changeSettings('orps.saveOnAccept');
   host.changeSettings('orps.trace.server');
   await new Promise((resolve) => setTimeout(resolve, 400));
-  assert.equal(host.clients.length, 2, 'client-only settings do not restart');
+  assert.equal(host.clients.length, 1, 'client-only settings do not restart');
+  host.changeSettings('orps.server.interpreter');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await settle();
+  assert.equal(host.clients.length, 2, 'the interpreter setting restarts');
+  assert.equal(host.clients[0].stopped, 1);
   host.settings['server.interpreter'] = '';
   host.pythonListeners.forEach((l) => l());
   await new Promise((resolve) => setTimeout(resolve, 400));
   await settle();
-  assert.equal(host.clients.length, 3);
+  assert.equal(host.clients.length, 3, "the Python extension's interpreter restarts");
   await host.commands.get(Commands.restartServer)?.();
   assert.equal(host.clients.length, 4);
   controller.dispose();
@@ -153,13 +165,15 @@ test('Refine sends orps.refine with uri, version and position; the panel fills l
   assert.equal(panel.title, 'ORPS: fib');
   assert.match(panel.html, /Waiting for the first tested candidate/);
   assert.match(panel.html, /Content-Security-Policy/);
-  assert.match(host.statusItems[0].text, /^\$\(loading~spin\) ORPS: fib · scripted$/);
+  assert.equal(host.statusItems.length, 1, 'one status-bar item');
+  assert.equal(host.statusItems[0].text, '$(loading~spin) ORPS: fib');
   assert.equal(host.statusItems[0].command, Commands.cancelSearches);
   client.notify(
     CANDIDATES_NOTIFICATION,
-    payload({ running: true, stopped: null, progress: { round: 1, rounds: 2, llmCalls: 4, maxCalls: 30, candidates: 2, message: '' } }),
+    payload({ running: true, stopped: null, progress: { round: 1, rounds: 2, llmCalls: 4, maxCalls: 30, candidates: 2, message: 'round 1/2 · 4/30 calls · best so far: #1 4.0× faster' } }),
   );
-  assert.match(panel.lastBody(), /Round 1\/2 · 4\/30 model calls/);
+  assert.equal((panel.lastBody().match(/4\/30 calls/g) ?? []).length, 1, 'the progress line, once');
+  assert.match(panel.lastBody(), /best so far: #1 4\.0× faster/);
   assert.match(panel.lastBody(), /data-accept="c1"/);
   assert.match(host.statusItems[0].text, /round 1\/2/);
   finish(payload());
@@ -206,8 +220,11 @@ test('Show Candidates: a quick pick previewing diffs, Enter accepts', async () =
   await host.commands.get(Commands.pickCandidate)?.();
   assert.deepEqual(client.requests[0], { method: 'orps/candidates', params: { uri: DOC_URI, position: { line: 2, character: 4 } } });
   const pick = host.quickPicks[0];
-  assert.equal(pick.items.length, 2);
+  assert.equal(pick.items.length, 3, 'the current code and two candidates');
   pick.options.onActive(pick.items[0]);
+  await settle();
+  assert.equal(host.diffs.length, 0, 'the current row previews nothing');
+  pick.options.onActive(pick.items[1]);
   await settle();
   assert.equal(host.diffs.length, 1);
   const provide = host.virtualDocuments.get('orps-candidate');
@@ -215,15 +232,15 @@ test('Show Candidates: a quick pick previewing diffs, Enter accepts', async () =
   assert.match(provide(host.diffs[0].left) ?? '', /return fib\(n - 1\)/);
   assert.match(provide(host.diffs[0].right) ?? '', /a, b = b, a \+ b/);
   assert.equal(host.diffs[0].title, 'fib: current ↔ #1');
-  pick.options.onAccept(pick.items[0]);
+  pick.options.onAccept(pick.items[1]);
   await settle();
   assert.equal(pick.hidden, true);
   assert.deepEqual(client.commands.at(-1)?.args, [{ uri: DOC_URI, name: 'fib', candidateId: 'c1' }]);
   // Live: a new payload updates the open pick.
   await host.commands.get(Commands.pickCandidate)?.();
   const second = host.quickPicks[1];
-  controller.store.update(payload({ candidates: payload().candidates.slice(0, 1) }));
-  assert.equal(second.items.length, 1);
+  controller.store.update(payload({ searchId: 's9', candidates: payload().candidates.slice(0, 1) }));
+  assert.equal(second.items.length, 2);
   controller.dispose();
 });
 
@@ -239,6 +256,16 @@ test('the code lens command orps.showCandidates opens the panel; orps.refine fro
     return payload({ searchId: 's2' });
   });
   assert.equal(host.panels.length, 2);
+  // orps.accept from a lens or action goes through the same confirmation and refresh.
+  let forwarded = 0;
+  host.lastClient.answers.set('orps.accept', () => ({ needsConfirmation: true, message: 'Accept anyway?' }));
+  const accepted = await launch.onServerCommand('orps.accept', [{ uri: DOC_URI, name: 'fib', candidateId: 'c2' }], async () => {
+    forwarded += 1;
+    return true;
+  });
+  assert.equal(accepted, false, 'declined');
+  assert.deepEqual(host.confirmations, ['Accept anyway?']);
+  assert.equal(forwarded, 0);
   const other = await launch.onServerCommand('orps.cancel', [], async () => 'passed through');
   assert.equal(other, 'passed through');
   controller.dispose();
@@ -263,5 +290,175 @@ test('commands without a Python editor or a server explain themselves', async ()
   host.lastClient.running = false;
   await controller.refineAtCursor();
   assert.match(host.messages.at(-1)?.message ?? '', /not running/);
+  controller.dispose();
+});
+
+test('Accept of a failing candidate asks first; no means nothing is sent again', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  const message = '#2 fails 1 of the 5 tests the current code passes. Accept anyway?';
+  client.answers.set('orps.accept', (args) =>
+    (args[0] as { confirmed?: boolean }).confirmed === true ? true : { needsConfirmation: true, message },
+  );
+  controller.store.update(payload());
+  await controller.openComparison();
+  const panel = host.panels[0];
+  host.confirmAnswer = false;
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle(10);
+  assert.deepEqual(host.confirmations, [message]);
+  assert.equal(client.commands.filter((c) => c.command === 'orps.accept').length, 1, 'declined: not sent again');
+  assert.deepEqual(host.saved, []);
+  assert.match(panel.lastBody(), /data-accept="c2"/, 'the buttons come back');
+  host.confirmAnswer = true;
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle(10);
+  const accepts = client.commands.filter((c) => c.command === 'orps.accept');
+  assert.equal(accepts.length, 3);
+  assert.deepEqual(accepts[2].args, [{ uri: DOC_URI, name: 'fib', candidateId: 'c2', confirmed: true }]);
+  assert.deepEqual(host.saved, [DOC_URI]);
+  controller.dispose();
+});
+
+test('after Accept every view moves on: the accepted code is current, old buttons go, previews close', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  client.answers.set('orps.accept', () => true);
+  controller.store.update(payload());
+  await controller.openComparison();
+  await host.commands.get(Commands.pickCandidate)?.();
+  const pick = host.quickPicks[0];
+  pick.options.onActive(pick.items[1]);
+  await settle();
+  const panel = host.panels[0];
+  panel.send({ type: 'accept', candidateId: 'c1' });
+  await settle(10);
+  assert.deepEqual(host.closedSchemes, ['orps-candidate'], 'the diff preview tabs close');
+  assert.equal(pick.hidden, true);
+  const stored = controller.store.get({ uri: DOC_URI, name: 'fib' });
+  assert.ok(stored);
+  assert.equal(stored.currentCode, payload().candidates[0].code);
+  assert.equal(stored.current?.runtimeNs, 1_000_000);
+  assert.deepEqual(stored.candidates.map((c) => [c.id, c.rank, c.preferred, c.ratioText]), [['c2', 1, false, '']]);
+  const body = panel.lastBody();
+  assert.ok(!/data-accept="c1"/.test(body), "the accepted candidate's button is gone");
+  assert.ok(!/class="accept"/.test(body), 'no primary Accept is left');
+  assert.match(body, /#1 was accepted and is now the current code \(5\/5 tests, 4\.0× faster than the code it replaced\)/);
+  assert.match(body, /Accepted #1/);
+  assert.match(body, /<span class="rank">current code<\/span>/);
+  assert.match(pickTitle(stored, controller.store.notice(stored)), /^ORPS: fib \(1 candidate\) · Accepted #1/);
+  // A server payload that does not hold the accepted code as current yet does not win.
+  client.requestAnswers.set('orps/candidates', () => ({ ...stored, verdict: 'from the server' }));
+  panel.send({ type: 'accept', candidateId: 'c2' });
+  await settle(10);
+  assert.equal(controller.store.get({ uri: DOC_URI, name: 'fib' })?.verdict, '#1 was accepted and is now the current code (4/5 tests); refine again to compare the other candidates with it');
+  controller.dispose();
+});
+
+test('a restart re-sends the stored results with orps/restore, and the panel says so', async () => {
+  const { host, controller } = await started(pythonEditor);
+  controller.store.update(payload());
+  controller.store.update(payload({ name: 'other', searchId: 's2', running: true, stopped: null }));
+  await controller.openComparison();
+  host.onClient = (client) => client.requestAnswers.set('orps/restore', (params) => (params as { payloads: unknown[] }).payloads.length);
+  await host.commands.get(Commands.restartServer)?.();
+  await settle();
+  const client = host.lastClient;
+  const restore = client.requests.find((r) => r.method === 'orps/restore');
+  assert.ok(restore, 'orps/restore was sent');
+  const sent = (restore.params as { payloads: Array<{ name: string; running: boolean; stopped: string }> }).payloads;
+  assert.deepEqual(sent.map((p) => p.name).sort(), ['fib', 'other']);
+  assert.ok(sent.every((p) => !p.running), 'nothing is sent as running');
+  assert.equal(sent.find((p) => p.name === 'other')?.stopped, 'interrupted');
+  const fib = controller.store.get({ uri: DOC_URI, name: 'fib' });
+  assert.equal(fib?.stopped, 'restored');
+  const body = host.panels[0].lastBody();
+  assert.match(body, /The orps server restarted; these results were restored/);
+  assert.match(body, /Restored after a server restart/);
+  assert.match(body, /data-accept="c1"/);
+  controller.dispose();
+});
+
+test('a server without orps/restore: the panel says Accept needs a new Refine', async () => {
+  const { host, controller } = await started(pythonEditor);
+  controller.store.update(payload());
+  await controller.openComparison();
+  host.onClient = (client) =>
+    client.requestAnswers.set('orps/restore', () => {
+      throw new Error('Unhandled method orps/restore');
+    });
+  await host.commands.get(Commands.restartServer)?.();
+  await settle();
+  assert.match(host.panels[0].lastBody(), /could not take these results back \(Unhandled method orps\/restore\)/);
+  controller.dispose();
+});
+
+test('Refine during a restart waits for the server instead of failing', async () => {
+  const { host, controller } = await started(pythonEditor);
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  host.onClient = (client) => {
+    const start = client.start.bind(client);
+    client.start = async () => {
+      await gate;
+      await start();
+    };
+    client.answers.set('orps.refine', () => payload({ searchId: 'after-restart' }));
+  };
+  const restarting = host.commands.get(Commands.restartServer)?.() as Promise<void>;
+  await settle();
+  assert.equal(controller.server.serverState, 'starting');
+  const refined = controller.refineAtCursor();
+  await settle();
+  assert.equal(host.lastClient.commands.length, 0, 'nothing sent before the server runs');
+  release();
+  await restarting;
+  const result = await refined;
+  assert.equal(result?.searchId, 'after-restart');
+  assert.equal(host.lastClient.commands[0]?.command, 'orps.refine');
+  assert.ok(!host.messages.some((m) => /not running/.test(m.message)), 'no "server is not running"');
+  controller.dispose();
+});
+
+test('a server that stops mid-search: the panel says so instead of "running"', async () => {
+  const { host, controller } = await started(pythonEditor);
+  controller.store.update(payload({ running: true, stopped: null }));
+  await controller.openComparison();
+  host.lastClient.running = false;
+  host.lastClient.stopListeners.forEach((l) => l());
+  await settle();
+  const stored = controller.store.get({ uri: DOC_URI, name: 'fib' });
+  assert.equal(stored?.running, false);
+  assert.equal(stored?.stopped, 'interrupted');
+  assert.match(host.panels[0].lastBody(), /The orps server stopped during this search/);
+  controller.dispose();
+});
+
+test('cancelling a re-run keeps the previous result the server re-sends', async () => {
+  const { host, controller } = await started(pythonEditor);
+  const client = host.lastClient;
+  controller.store.update(payload({ searchId: 'first' }));
+  controller.store.update(payload({ searchId: 'rerun', running: true, stopped: null, candidates: [] }));
+  // A superseded search's late words are dropped...
+  assert.equal(controller.store.update(payload({ searchId: 'first', running: false, stopped: 'cancelled' })), false);
+  // ...but after the user cancels the re-run, the previous result is what stays.
+  await controller.cancel({ uri: DOC_URI, name: 'fib' });
+  assert.deepEqual(client.commands.at(-1), { command: 'orps.cancel', args: [{ uri: DOC_URI, name: 'fib' }] });
+  const previous = payload({ searchId: 'first', stopped: 'cancelled', verdict: 'the re-run was cancelled; the previous result is shown' });
+  assert.equal(controller.store.update(previous), true);
+  assert.equal(controller.store.get({ uri: DOC_URI, name: 'fib' })?.candidates.length, 2);
+  controller.dispose();
+});
+
+test('one short status-bar item; the endpoint URL only in its tooltip', async () => {
+  const { host, controller } = await started();
+  host.lastClient.notify(STATUS_NOTIFICATION, { model: 'scripted @ http://127.0.0.1:8080/v1', running: [] });
+  assert.equal(host.statusItems.length, 1);
+  assert.equal(host.statusItems[0].text, '$(beaker) ORPS: scripted');
+  assert.match(host.statusItems[0].tooltip, /model scripted @ http:\/\/127\.0\.0\.1:8080\/v1/);
+  controller.store.update(payload({ running: true, stopped: null, progress: { round: 1, rounds: 2, llmCalls: 3, maxCalls: 30, candidates: 1, message: 'round 1/2 · 3/30 calls' } }));
+  host.lastClient.notify(STATUS_NOTIFICATION, { model: 'scripted @ http://127.0.0.1:8080/v1', running: [{ uri: DOC_URI, name: 'fib', searchId: 's1' }] });
+  assert.equal(host.statusItems[0].text, '$(loading~spin) ORPS: fib · round 1/2');
+  assert.match(host.statusItems[0].tooltip, /Refining fib in fib\.py: round 1\/2 · 3\/30 calls/);
   controller.dispose();
 });

@@ -1,5 +1,7 @@
 /**
- * Payloads as the server sends them (docs/protocol.md), for the unit tests.
+ * Payloads as the server sends them (docs/protocol.md), for the unit tests: a current `fib`
+ * passing 5/5, a preferred candidate 4× faster on the 5 tests both pass, and one that fails a
+ * test the current code passes (no speed-up then).
  */
 
 import { Candidate, CandidatesPayload } from '../src/protocol';
@@ -37,6 +39,15 @@ export function candidate(overrides: Partial<Candidate>): Candidate {
     status: 'passed',
     failures: [],
     speedupVsCurrent: 4,
+    origin: 'refine',
+    comparedTests: 5,
+    runtimeComparedNs: 5_000_000,
+    currentRuntimeComparedNs: 20_000_000,
+    speedup: 4,
+    tie: false,
+    ratioText: '4.0× faster',
+    preferred: true,
+    failsCurrentTests: false,
     ...overrides,
   };
 }
@@ -63,6 +74,13 @@ export function payload(overrides: Partial<CandidatesPayload> = {}): CandidatesP
       peakMemoryBytes: 2 * 1024 * 1024,
       speedupVsCurrent: 1,
       reasoning: '',
+      origin: 'current',
+      comparedTests: 0,
+      runtimeComparedNs: null,
+      currentRuntimeComparedNs: null,
+      speedup: null,
+      ratioText: '',
+      preferred: false,
     }),
     candidates: [
       candidate({}),
@@ -76,8 +94,18 @@ export function payload(overrides: Partial<CandidatesPayload> = {}): CandidatesP
         speedupVsCurrent: 0.5,
         failures: ['test_fib_big: timeout'],
         status: 'failed',
+        comparedTests: 4,
+        runtimeComparedNs: 32_000_000,
+        currentRuntimeComparedNs: 16_000_000,
+        speedup: null,
+        ratioText: '',
+        preferred: false,
+        failsCurrentTests: true,
       }),
     ],
+    baseline: 'current',
+    verdict: '#1 is 4.0× faster than the current code',
+    emptyReason: null,
     ...overrides,
   };
 }

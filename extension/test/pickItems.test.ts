@@ -7,18 +7,32 @@ import {
   pickItems,
   pickTitle,
 } from '../src/pickItems';
-import { CURRENT_CODE, DOC_URI, FAST_CODE, payload } from './fixtures';
+import { candidate, CURRENT_CODE, DOC_URI, FAST_CODE, payload } from './fixtures';
 
-test('quick-pick items carry the panel figures, current in the title', () => {
+test('quick pick: the current code first, then the candidates with the server\'s ratio; the verdict in the title', () => {
   const items = pickItems(payload());
-  assert.equal(items.length, 2);
-  assert.equal(items[0].id, 'c1');
-  assert.equal(items[0].label, '$(pass) #1  5/5 tests · 4× faster');
-  assert.equal(items[0].description, '1 ms (0.25× current) · 2 MB (1.00× current) · +4 −3 lines');
-  assert.equal(items[0].detail, 'Iterate instead of recursing.');
-  assert.equal(items[1].label, '$(error) #2  4/5 tests · 2× slower');
-  assert.equal(pickTitle(payload()), 'ORPS: fib (2 candidates) · current: 5/5 tests, 4 ms, 2 MB');
-  assert.equal(pickTitle(payload({ running: true, current: null })), 'ORPS: fib (searching…)');
+  assert.equal(items.length, 3);
+  assert.equal(items[0].id, undefined, 'the current row is not selectable');
+  assert.equal(items[0].label, '$(circle-large-filled) current  5/5 tests');
+  assert.equal(items[0].description, '4.00 ms ± 10.0 µs on the 5 tests it passes · 2.0 MiB');
+  assert.equal(items[1].id, 'c1');
+  assert.equal(items[1].label, '$(star-full) #1  5/5 tests · 4.0× faster · preferred');
+  assert.equal(items[1].description, '5.00 ms ± 10.0 µs (current 20.00 ms) · 2.0 MiB · +4 −3 lines');
+  assert.equal(items[1].detail, 'Iterate instead of recursing.');
+  assert.equal(items[2].label, '$(error) #2  4/5 tests · fails tests the current code passes');
+  assert.equal(pickTitle(payload()), 'ORPS: fib (2 candidates) · #1 is 4.0× faster than the current code');
+  assert.equal(pickTitle(payload({ running: true, current: null, verdict: '', candidates: [] })), 'ORPS: fib (searching…)');
+});
+
+test('quick pick when the current code stays best', () => {
+  const p = payload({
+    candidates: [candidate({ preferred: false, ratioText: '2.0× slower', speedup: 0.49 })],
+    verdict: 'the current code stays best: no candidate is faster beyond noise while passing its tests',
+  });
+  const items = pickItems(p);
+  assert.equal(items[0].label, '$(circle-large-filled) current  5/5 tests · stays best');
+  assert.equal(items[1].label, '$(pass) #1  5/5 tests · 2.0× slower');
+  assert.match(pickTitle(p), /the current code stays best/);
 });
 
 test('virtual candidate documents round-trip their URI', () => {

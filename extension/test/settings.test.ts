@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { buildServerEnvironment, describeEnvironment } from '../src/environment';
 import {
   apiKeyEnvName,
+  LIVE_SETTINGS,
   RESTART_SETTINGS,
   SERVER_SETTING_KEYS,
   serverSettingsFrom,
@@ -105,10 +106,13 @@ test('workspace/configuration answers carry only server keys', () => {
   assert.equal(serverSettingsFrom(null), null);
 });
 
-test('restarts follow every server setting and the interpreter, not the trace', () => {
-  assert.ok(RESTART_SETTINGS.includes('orps.model'));
-  assert.ok(RESTART_SETTINGS.includes('orps.server.interpreter'));
-  assert.ok(!RESTART_SETTINGS.includes('orps.trace.server'));
+test('only the interpreter and the API key variable restart the server; the rest applies live', () => {
+  assert.deepEqual([...RESTART_SETTINGS].sort(), ['orps.apiKeyEnv', 'orps.server.interpreter']);
+  assert.ok(LIVE_SETTINGS.includes('orps.model'));
+  assert.ok(LIVE_SETTINGS.includes('orps.beamWidth'));
+  assert.ok(!LIVE_SETTINGS.includes('orps.apiKeyEnv'));
+  assert.ok(!LIVE_SETTINGS.includes('orps.trace.server'));
+  assert.ok(!LIVE_SETTINGS.includes('orps.server.interpreter'));
 });
 
 test('the API key travels in the environment variable apiKeyEnv names', () => {

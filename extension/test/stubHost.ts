@@ -29,6 +29,7 @@ export class StubClient implements LspClient {
   stopped = 0;
   requests: Array<{ method: string; params: unknown }> = [];
   commands: Array<{ command: string; args: unknown[] }> = [];
+  notifications: Array<{ method: string; params: unknown }> = [];
   handlers = new Map<string, (params: unknown) => void>();
   stopListeners: Array<() => void> = [];
   /** Answers to executeCommand, by command. */
@@ -57,6 +58,9 @@ export class StubClient implements LspClient {
     this.commands.push({ command, args });
     const answer = this.answers.get(command);
     return answer ? answer(args) : null;
+  }
+  async sendNotification(method: string, params: unknown): Promise<void> {
+    this.notifications.push({ method, params });
   }
   onNotification(method: string, handler: (params: unknown) => void): Disposable {
     this.handlers.set(method, handler);
@@ -247,6 +251,17 @@ export class StubHost implements Host {
   }
   showError(message: string, ...items: string[]): Promise<string | undefined> {
     return this.answer('error', message, items);
+  }
+  /** Answers to confirm(): true confirms. */
+  confirmAnswer = false;
+  confirmations: string[] = [];
+  async confirm(message: string): Promise<boolean> {
+    this.confirmations.push(message);
+    return this.confirmAnswer;
+  }
+  closedSchemes: string[] = [];
+  async closeTabsOf(scheme: string): Promise<void> {
+    this.closedSchemes.push(scheme);
   }
   async askSecret(): Promise<string | undefined> {
     return this.secretAnswer;
