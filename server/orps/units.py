@@ -24,3 +24,15 @@ def format_bytes(value: int | None) -> str:
     if value < 1024 * 1024:
         return f"{value / 1024:.1f} KiB"
     return f"{value / (1024 * 1024):.1f} MiB"
+
+
+def format_growth(growth: float | None) -> str:
+    """``≈ n^1.0``: the slope of log runtime against log scale."""
+    if growth is None:
+        return "-"
+    return f"≈ n^{growth:.1f}"
+
+
+def format_scale(scale: int | None) -> str:
+    """``65,536``."""
+    return "-" if scale is None else f"{scale:,}"

@@ -594,5 +594,6 @@ class Search:
             stopped=stopped,
             error=error,
             generated_tests=list(self.generated.tests) if self.generated else [],
+            generated_imports=self.generated.imports if self.generated else "",
             scale_note=self.scale_note,
         )

@@ -181,6 +181,7 @@ class SearchResult(BaseModel):
     stopped: str = Field("completed", description="completed | budget | cancelled | model_error")
     error: str | None = None
     generated_tests: list[GeneratedTest] = Field(default_factory=list)
+    generated_imports: str = Field("", description="The import lines of the generated tests.")
     scale_note: str | None = Field(None, description="Why runtimes at scale are missing, if so.")
 
 

@@ -324,7 +324,7 @@ def _projected(points: Sequence[ScalePoint], scale: int) -> float:
         return 0.0
     exponent = min(2.5, max(1.0, growth(points) or 1.0))
     last = points[-1]
-    return last.runtime_ns * (scale / last.scale) ** exponent
+    return float(last.runtime_ns * (scale / last.scale) ** exponent)
 
 
 def apply_scaling(candidates: Sequence[Candidate], run: ScaleRun) -> None:
