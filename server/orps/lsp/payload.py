@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lsprotocol import types
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from orps.search.records import CandidateSummary, Progress
@@ -25,10 +25,29 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class ScalePointView(WireModel):
+    """One runtime at one input scale: ``{scale, runtimeNs, noiseNs}``."""
+
+    scale: int
+    runtime_ns: int
+    noise_ns: int = 0
+
+
+class GeneratedTestView(WireModel):
+    """One generated test: ``{id, source, kept, reason}``."""
+
+    id: str
+    source: str
+    kept: bool
+    reason: str = ""
+
+
 class CandidateView(CandidateSummary):
     """One ranked candidate: the CLI's ``--json`` fields, camelCase; ``id`` is stable."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    scaling: list[ScalePointView] = Field(default_factory=list)  # type: ignore[assignment]
 
     @classmethod
     def of(cls, summary: CandidateSummary) -> CandidateView:
@@ -89,6 +108,9 @@ class CandidatesPayload(WireModel):
     current_code: str = ""
     current: CandidateView | None = None
     candidates: list[CandidateView] = []
+    generated_tests: list[GeneratedTestView] = []
+    generated_imports: str = ""
+    scale_note: str | None = None
 
     def candidate(self, candidate_id: str) -> CandidateView | None:
         return next((c for c in self.candidates if c.id == candidate_id), None)
