@@ -66,6 +66,11 @@ def search_config(settings: Settings) -> SearchConfig:
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         seed=settings.seed,
+        generate_tests=settings.generate_tests,
+        generate_tests_below=settings.generate_tests_below,
+        scale=settings.scale,
+        max_scale=settings.max_scale,
+        timeout_s=settings.timeout_seconds,
     )
 
 

@@ -73,6 +73,20 @@ class Settings(BaseModel):
     request_timeout_seconds: float = Field(
         120.0, gt=0, le=3600, description="Timeout of one LLM request."
     )
+    generate_tests: bool = Field(
+        True,
+        description="Have the model write tests when the function has few visible tests "
+        "(one call, counted in max_calls).",
+    )
+    generate_tests_below: int = Field(
+        5, ge=0, le=1000, description="Generate tests when there are fewer visible tests than this."
+    )
+    scale: bool = Field(
+        True,
+        description="Time passing candidates on generated inputs of growing size "
+        "(one call, counted in max_calls).",
+    )
+    max_scale: int = Field(1 << 20, ge=8, le=1 << 26, description="The largest input scale tried.")
     cache: bool = Field(True, description="Replay identical LLM requests from the on-disk cache.")
     prefix_reuse: bool = Field(
         True,

@@ -58,3 +58,15 @@ def format_ratio(speedup: float | None, tie: bool) -> str:
     if speedup >= 1:
         return f"{format_factor(speedup)}× faster"
     return f"{format_factor(1 / speedup)}× slower"
+
+
+def format_growth(growth: float | None) -> str:
+    """``≈ n^1.0``: the slope of log runtime against log scale."""
+    if growth is None:
+        return "-"
+    return f"≈ n^{growth:.1f}"
+
+
+def format_scale(scale: int | None) -> str:
+    """``65,536``."""
+    return "-" if scale is None else f"{scale:,}"

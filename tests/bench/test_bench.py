@@ -282,3 +282,38 @@ def is_not_prime(n):
     assert code == 0
     (row,) = outcomes(tmp_path)
     assert row["held_out_total"] == 8 and row["held_out_passed"] == 8 and row["visible_total"] == 5
+
+
+SORT_MATRIX_TESTS = """```python
+from solution import sort_matrix
+
+def test_rows_by_sum():
+    assert sort_matrix([[3, 3], [1, 1]]) == [[1, 1], [3, 3]]
+```"""
+
+
+def test_generated_tests_setting_runs_beside_the_usual_one(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    server.load(script(test_writer=[SORT_MATRIX_TESTS]))
+    flags = ("--tasks", "mbpp/12", "--method", "orps", "--budget", "6", "--generated-tests")
+    assert bench(server, tmp_path, *flags, "--rounds", "1", "--children", "1") == 0
+    rows = {o["method"]: o for o in outcomes(tmp_path)}
+    assert set(rows) == {"orps", "orps-generated"}
+    for row in rows.values():  # held-out scoring is the same for both settings
+        assert row["held_out_passed"] == row["held_out_total"] == 3
+    roles = [str(r["messages"][0]["content"]).split("\n")[0] for r in server.requests]
+    assert roles.count("Role: test writer") == 1  # only the no-visible-tests setting asks
+    writer_free = [
+        r for r in server.requests if "The visible tests" in str(r["messages"][-1]["content"])
+    ]
+    assert writer_free, "the usual setting still shows the visible tests"
+    blind = [
+        r
+        for r in server.requests
+        if "There are no tests" in str(r["messages"][-1]["content"])
+        and str(r["messages"][0]["content"]).startswith("Role: programmer")
+    ]
+    assert blind, "the generated-tests setting shows the programmer no visible test"
+    report = (tmp_path / "report.md").read_text()
+    assert "| mbpp | orps | 6 |" in report and "| mbpp | orps-generated | 6 |" in report

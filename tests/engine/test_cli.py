@@ -90,7 +90,10 @@ def test_json_output_matches_the_documented_schema(project: Path, scripted: Scri
     ):
         assert key in doc
     assert doc["prompt_tokens_reused"] == 0  # an endpoint reuses nothing that orps can see
-    assert doc["llm_calls"] == 4
+    # two programmer and two critic calls, plus the test writer and the input generator
+    # (2 visible tests < 5), whose empty replies add nothing but still count
+    assert doc["llm_calls"] == 6
+    assert doc["generated_tests"] == [] and doc["scale_note"]
     first = doc["candidates"][0]
     for key in (
         "rank",
@@ -104,6 +107,10 @@ def test_json_output_matches_the_documented_schema(project: Path, scripted: Scri
         "process_score",
         "outcome_score",
         "round",
+        "generated_passed",
+        "generated_total",
+        "scaling",
+        "growth",
     ):
         assert key in first
     assert [c["rank"] for c in doc["candidates"]] == [1, 2]
@@ -267,3 +274,78 @@ def test_apply_refuses_a_candidate_that_forges_records_even_forced(
     assert "not applied" in proc.stderr and "flagged" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (project / "geo.py").read_bytes() == before
+
+
+VOWELS = '''
+def count_vowels(text: str) -> int:
+    """Count the vowels (a, e, i, o, u) in text.
+
+    >>> count_vowels("hello")
+    2
+    """
+    ...
+'''
+VOWEL_TESTS = (
+    "```python\nfrom vowels import count_vowels\n\n"
+    "def test_empty():\n    assert count_vowels('') == 0\n\n"
+    "def test_hello_contradicts():\n    assert count_vowels('hello') == 3\n\n"
+    "def test_word():\n    assert count_vowels('banana') == 3\n```"
+)
+VOWELS_CODE = 'def count_vowels(text: str) -> int:\n    return sum(ch in "aeiou" for ch in text)\n'
+
+
+def test_generated_tests_are_labelled_and_saved(tmp_path: Path, scripted: ScriptedServer) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='v'\nversion='0'\n")
+    (tmp_path / "vowels.py").write_text(VOWELS)
+    scripted.load(
+        {
+            "test_writer": [VOWEL_TESTS],
+            "programmer": [programmer(VOWELS_CODE)],
+            "critic": [critic(4)],
+        }
+    )
+    common = ["refine", "vowels.py::count_vowels", "--children", "1", "--rounds", "0"]
+    proc = run_orps(
+        *common,
+        "--json",
+        "--no-scale",
+        "--save-tests",
+        "kept_tests.py",
+        *_endpoint(scripted),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["llm_calls"] == 3  # test writer, programmer, critic: --no-scale asks no generator
+    tests = {t["id"]: t for t in doc["generated_tests"]}
+    assert tests["generated:test_empty"]["kept"] and tests["generated:test_word"]["kept"]
+    dropped = tests["generated:test_hello_contradicts"]
+    assert not dropped["kept"] and "contradicts the docstring" in dropped["reason"]
+    [best] = doc["candidates"]
+    assert (best["tests_passed"], best["tests_total"]) == (1, 1)  # the doctest only
+    assert (best["generated_passed"], best["generated_total"]) == (2, 2)
+    saved = (tmp_path / "kept_tests.py").read_text()
+    assert "from vowels import count_vowels" in saved
+    assert "def test_empty" in saved and "def test_word" in saved
+    assert "test_hello_contradicts" not in saved
+    # The saved file is a pytest file the user owns: it runs against the module.
+    body = '    return sum(ch in "aeiou" for ch in text)\n'
+    (tmp_path / "vowels.py").write_text(VOWELS.replace("    ...\n", body))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "kept_tests.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    scripted.load({"programmer": [programmer(VOWELS_CODE)], "critic": [critic(4)]})
+    before = len(scripted.requests)
+    off = run_orps(
+        *common, "--json", "--no-generate-tests", "--no-scale", *_endpoint(scripted), cwd=tmp_path
+    )
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["generated_tests"] == []
+    roles = {str(r["messages"][0]["content"]).split("\n")[0] for r in scripted.requests[before:]}
+    assert roles <= {"Role: programmer", "Role: critic"}

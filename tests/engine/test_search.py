@@ -115,7 +115,7 @@ async def test_duplicates_run_once_and_codeless_replies_are_dropped(
     assert result.duplicates == 1
     assert result.dropped_replies == 1
     critic_requests = [
-        r for r in scripted.requests if r["messages"][0]["content"].startswith("You are the critic")
+        r for r in scripted.requests if r["messages"][0]["content"].startswith("Role: critic")
     ]
     assert len(critic_requests) == 1
 
@@ -167,7 +167,7 @@ async def test_seeds_follow_the_planned_steps_not_the_finishing_order(
         return {
             r["seed"]
             for r in scripted.requests
-            if r["messages"][0]["content"].startswith("You are the critic") == critic_role
+            if r["messages"][0]["content"].startswith("Role: critic") == critic_role
         }
 
     assert seeds(critic_role=False) == {10, 12, 14}  # seed + 2·step
@@ -197,9 +197,7 @@ async def test_later_rounds_see_the_path_and_feedback(
     result, _ = await _search(tmp_path, scripted, SearchConfig(beam_width=1, children=1, rounds=1))
     assert [c.round for c in result.candidates] == [1, 0]
     second = [
-        r
-        for r in scripted.requests
-        if not r["messages"][0]["content"].startswith("You are the critic")
+        r for r in scripted.requests if not r["messages"][0]["content"].startswith("Role: critic")
     ][1]
     roles = [m["role"] for m in second["messages"]]
     assert roles == ["system", "user", "assistant", "user"]

@@ -7,8 +7,9 @@ talk to it as they would to a hosted model. Replies come from a script:
 ```json
 {
   "programmer": ["reply 1", "reply 2"],      // cycled, one per completion
-  "critic": ["critique 1"],                  // cycled; a request is the critic's when its
-                                             // system message starts with "You are the critic"
+  "critic": ["critique 1"],                  // cycled; the role is the first line of the
+  "test_writer": ["tests"],                  // system message ("Role: critic", "Role: test
+  "input_generator": ["def perf_input..."],  // writer", ...); a role without replies gets ""
   "rules": [{"contains": "text", "reply": "..."}],  // checked first, against the last user turn
   "delay_s": 0.0,                            // sleep before each reply
   "fail_first": [500, 429],                  // statuses returned by the first requests
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 CRITIC_MARKER = "You are the critic"
+ROLE_PREFIX = "role:"
 
 
 class ScriptState:
@@ -45,12 +47,19 @@ class ScriptState:
     def load(self, script: dict[str, Any]) -> None:
         with self.lock:
             self.script = script
-            self.counters = {"programmer": 0, "critic": 0}
+            self.counters: dict[str, int] = {}
             self.failures = list(script.get("fail_first", []))
 
     def role_of(self, messages: list[dict[str, Any]]) -> str:
-        system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
-        return "critic" if str(system).startswith(CRITIC_MARKER) else "programmer"
+        """The request's role from its system message's first line: ``Role: test writer`` →
+        ``test_writer``; older prompts without the line are the critic's or the programmer's."""
+        system = str(
+            next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        )
+        first = system.split("\n", 1)[0].strip()
+        if first.lower().startswith(ROLE_PREFIX):
+            return first[len(ROLE_PREFIX) :].strip().lower().replace(" ", "_")
+        return "critic" if system.startswith(CRITIC_MARKER) else "programmer"
 
     def next_reply(self, messages: list[dict[str, Any]]) -> str:
         last_user = next(
@@ -59,11 +68,14 @@ class ScriptState:
         role = self.role_of(messages)
         with self.lock:
             for rule in self.script.get("rules", []):
-                if rule.get("role", role) == role and rule["contains"] in str(last_user):
+                # A rule without a role answers the search's own two roles only.
+                roles = [rule["role"]] if "role" in rule else ["programmer", "critic"]
+                if role in roles and rule["contains"] in str(last_user):
                     return str(rule["reply"])
             replies = self.script.get(role) or [""]
-            reply = replies[self.counters[role] % len(replies)]
-            self.counters[role] += 1
+            count = self.counters.get(role, 0)
+            reply = replies[count % len(replies)]
+            self.counters[role] = count + 1
             return str(reply)
 
 

@@ -238,8 +238,13 @@ async def solve_orps(
     engine: Engine,
     sampling: Sampling,
     shape: OrpsShape,
+    *,
+    generated_tests: bool = False,
 ) -> MethodAnswer:
-    """The engine's search through the one pipeline, on the run's shared engine."""
+    """The engine's search through the one pipeline, on the run's shared engine.
+
+    With ``generated_tests`` the search sees no visible test, only what the test writer writes.
+    """
     config = SearchConfig(
         beam_width=shape.beam_width,
         children=shape.children,
@@ -247,8 +252,9 @@ async def solve_orps(
         temperature=sampling.temperature,
         max_tokens=sampling.max_tokens,
         seed=sampling.seed,
+        generate_tests=generated_tests,
     )
-    visible = VisibleTests(tests=list(problem.visible))
+    visible = VisibleTests(tests=[] if generated_tests else list(problem.visible))
     result: SearchResult | None = None
     try:
         async for event in run_search(
@@ -286,4 +292,6 @@ async def solve(
         return await solve_best_of_n(problem, llm, engine.sandbox, sampling)
     if method is Method.REFLEXION:
         return await solve_reflexion(problem, llm, engine.sandbox, sampling)
+    if method is Method.ORPS_GENERATED:
+        return await solve_orps(problem, llm, engine, sampling, shape, generated_tests=True)
     return await solve_orps(problem, llm, engine, sampling, shape)

@@ -22,6 +22,9 @@ class Method(StrEnum):
     """Iterative self-repair with visible-test feedback, up to the budget."""
     ORPS = "orps"
     """The engine's beam search with programmer and critic, capped at the budget."""
+    ORPS_GENERATED = "orps-generated"
+    """The same search shown no visible test: only the prompt and what the test writer wrote
+    (``orps bench --generated-tests``); the test writer's call counts in the budget."""
 
 
 OutcomeKey = tuple[str, str, str, int]

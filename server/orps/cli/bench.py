@@ -106,6 +106,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"methods, comma-separated ({DEFAULT_METHODS})",
     )
     what.add_argument(
+        "--generated-tests",
+        action="store_true",
+        help="also run ORPS with no visible tests, only the prompt and the test writer's tests "
+        "(method orps-generated; held-out scoring unchanged)",
+    )
+    what.add_argument(
         "--dataset",
         type=_datasets,
         default=["mbpp"],
@@ -279,9 +285,12 @@ async def _run(args: argparse.Namespace) -> int:
     sampling = Sampling(
         temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed
     )
+    methods = list(args.method)
+    if args.generated_tests and Method.ORPS_GENERATED not in methods:
+        methods.append(Method.ORPS_GENERATED)
     plan = BenchPlan(
         tasks=tasks,
-        methods=args.method,
+        methods=methods,
         budgets=args.budget,
         sampling=sampling,
         shape=shape,

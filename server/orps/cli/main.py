@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument(
         "--show", type=positive_int, default=10, metavar="N", help="rows in the table (10)"
     )
+    refine.add_argument(
+        "--save-tests",
+        metavar="PATH",
+        help="write the kept generated tests to PATH as a pytest file",
+    )
     add_search_options(refine)
     add_model_options(refine)
 

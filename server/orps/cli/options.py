@@ -100,6 +100,19 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, help="sampling seed (0)")
     group.add_argument("--timeout", type=float, dest="timeout_seconds", help="seconds per test (5)")
     group.add_argument(
+        "--no-generate-tests",
+        action="store_true",
+        help="do not have the model write tests when there are fewer than 5 visible ones",
+    )
+    group.add_argument(
+        "--no-scale",
+        action="store_true",
+        help="do not time candidates on generated inputs of growing size",
+    )
+    group.add_argument(
+        "--max-scale", type=positive_int, metavar="N", help="largest input scale tried (1048576)"
+    )
+    group.add_argument(
         "--memory-limit",
         type=positive_int,
         dest="memory_limit_mb",
@@ -138,6 +151,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         flags["cache"] = False
     if getattr(args, "no_prefix_reuse", False):
         flags["prefix_reuse"] = False
+    if getattr(args, "no_generate_tests", False):
+        flags["generate_tests"] = False
+    if getattr(args, "no_scale", False):
+        flags["scale"] = False
     layers = {**settings_from_environment(), **flags}
     try:
         return Settings.model_validate(layers)

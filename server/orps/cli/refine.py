@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from orps.cli.options import EXIT_OK, fail, settings_from_args
 from orps.cli.view import TerminalView
 from orps.project.discovery import discover_tests
-from orps.project.target import apply_to_file, file_fingerprint, load_target, parse_target_spec
+from orps.project.target import (
+    FunctionTarget,
+    apply_to_file,
+    file_fingerprint,
+    load_target,
+    parse_target_spec,
+)
+from orps.search.generated_tests import pytest_file
 from orps.search.records import CandidateSummary, SearchFinished, SearchResult
 from orps.search.verification import verify_for_apply
 from orps.session import make_sandbox, run_search
@@ -33,6 +41,10 @@ async def run_refine(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
     else:
         view.render_result(result)
+    if args.save_tests:
+        status = save_tests(target, result, Path(args.save_tests))
+        if status != EXIT_OK:
+            return status
     if args.apply:
         chosen = choose_for_apply(result, force=args.force)
         if isinstance(chosen, str):
@@ -47,6 +59,20 @@ async def run_refine(args: argparse.Namespace) -> int:
         apply_to_file(target, chosen.code, fingerprint)
         if not args.json:
             print(f"applied candidate #{chosen.rank} to {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def save_tests(target: FunctionTarget, result: SearchResult, path: Path) -> int:
+    """Write the kept generated tests as a pytest file (a note when none was kept)."""
+    kept = [t for t in result.generated_tests if t.kept]
+    if not kept:
+        print("orps: no generated test was kept: nothing saved", file=sys.stderr)
+        return EXIT_OK
+    try:
+        path.write_text(pytest_file(target, kept, result.generated_imports), encoding="utf-8")
+    except OSError as exc:
+        return fail(f"cannot write {path}: {exc.strerror or exc}")
+    print(f"saved {len(kept)} generated test(s) to {path}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from orps.search.records import (
     SearchStarted,
     Warned,
 )
-from orps.units import format_bytes, format_ns
+from orps.units import format_bytes, format_growth, format_ns, format_scale
 
 
 class TerminalView:
@@ -104,6 +104,7 @@ class TerminalView:
                     )
                 )
         self.out.print(Text(result.verdict or "", style="bold"))
+        self.render_scaling(result)
         if result.candidates:
             best = next((c for c in result.candidates if c.preferred), result.candidates[0])
             runtime = format_ns(best.runtime_compared_ns if baseline else best.runtime_ns)
@@ -145,6 +146,48 @@ class TerminalView:
         )
         if result.error:
             self.out.print(Text.assemble(("model error: ", "red"), terminal_safe(result.error)))
+
+    def render_scaling(self, result: SearchResult) -> None:
+        """The generated tests and the runtimes at scale, when the search had them."""
+        from rich.table import Table
+        from rich.text import Text
+
+        if result.generated_tests:
+            kept = [t for t in result.generated_tests if t.kept]
+            self.out.print(
+                f"generated tests: {len(kept)} kept, {len(result.generated_tests) - len(kept)} "
+                "dropped (counted apart from yours)"
+            )
+            for test in result.generated_tests:
+                if not test.kept:
+                    self.out.print(Text(terminal_safe(f"  dropped {test.id}: {test.reason}")))
+        if result.scale_note:
+            self.out.print(Text.assemble(("scale: ", "yellow"), terminal_safe(result.scale_note)))
+        rows = [c for c in result.candidates[: self.show] if c.scaling or c.generated_total]
+        current = result.current
+        if not rows and (current is None or not current.scaling):
+            return
+        table = Table(title="generated tests and runtime at scale")
+        for column in ("rank", "generated", "runtime at n", "n", "growth", "note"):
+            table.add_column(column, justify="left" if column == "note" else "right")
+        labelled = [("current", current)] if current is not None and current.scaling else []
+        labelled += [(str(c.rank), c) for c in rows]
+        for label, c in labelled:
+            top = c.scaling[-1] if c.scaling else None
+            notes = []
+            if c.scale_timeout is not None:
+                notes.append(f"timed out at n = {format_scale(c.scale_timeout)}")
+            if c.scale_outlier:
+                notes.append("outputs differ from most candidates")
+            table.add_row(
+                label,
+                f"{c.generated_passed}/{c.generated_total}" if c.generated_total else "-",
+                format_ns(top.runtime_ns) if top else "-",
+                format_scale(top.scale) if top else "-",
+                format_growth(c.growth),
+                "; ".join(notes),
+            )
+        self.out.print(table)
 
 
 RUNTIME_CAPTION = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from lsprotocol import types
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from orps.search.records import CandidateSummary, Progress
@@ -28,10 +28,29 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class ScalePointView(WireModel):
+    """One runtime at one input scale: ``{scale, runtimeNs, noiseNs}``."""
+
+    scale: int
+    runtime_ns: int
+    noise_ns: int = 0
+
+
+class GeneratedTestView(WireModel):
+    """One generated test: ``{id, source, kept, reason}``."""
+
+    id: str
+    source: str
+    kept: bool
+    reason: str = ""
+
+
 class CandidateView(CandidateSummary):
     """One ranked candidate: the CLI's ``--json`` fields, camelCase; ``id`` is stable."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    scaling: list[ScalePointView] = Field(default_factory=list)  # type: ignore[assignment]
 
     @classmethod
     def of(cls, summary: CandidateSummary) -> CandidateView:
@@ -95,6 +114,9 @@ class CandidatesPayload(WireModel):
     baseline: Literal["current", "none"] = "none"
     verdict: str = ""
     empty_reason: str | None = None
+    generated_tests: list[GeneratedTestView] = []
+    generated_imports: str = ""
+    scale_note: str | None = None
 
     def candidate(self, candidate_id: str) -> CandidateView | None:
         return next((c for c in self.candidates if c.id == candidate_id), None)

@@ -22,13 +22,14 @@ from orps.lsp.functions import (
 )
 from orps.lsp.payload import CandidatesPayload, CandidateView
 from orps.search.records import Progress
-from orps.units import format_bytes, format_ns
+from orps.units import format_bytes, format_growth, format_ns, format_scale
 
 REFINE_COMMAND = "orps.refine"
 ACCEPT_COMMAND = "orps.accept"
 CANCEL_COMMAND = "orps.cancel"
 SHOW_COMMAND = "orps.showCandidates"
 REFINE_TITLE = "Refine with ORPS"
+SAVE_TESTS_TITLE = "Save generated tests"
 MAX_OFFERED = 5  # candidates offered as code actions
 
 PayloadLookup = Callable[[str], CandidatesPayload | None]  # qualname -> stored payload
@@ -108,7 +109,12 @@ def lens_summary(payload: CandidatesPayload) -> str | None:
     if not payload.candidates:
         reason = payload.empty_reason or payload.stopped or "stopped"
         return f"ORPS: no candidate ({reason})"
-    return f"ORPS: {payload.verdict}" if payload.verdict else None
+    best = next((c for c in payload.candidates if c.preferred), payload.candidates[0])
+    scale = scale_phrase(best)
+    text = f"ORPS: {payload.verdict}" if payload.verdict else ""
+    if scale:
+        return f"{text or 'ORPS'} · {scale}"
+    return text or None
 
 
 def progress_line(progress: Progress) -> str:
@@ -212,6 +218,8 @@ def code_actions(
                     data={"uri": uri, "name": span.qualname, "candidateId": candidate.id},
                 )
             )
+    if payload is not None and (save := save_tests_action(path, payload)) is not None:
+        actions.append(save)
     actions.append(
         types.CodeAction(
             title=REFINE_TITLE,
@@ -278,4 +286,67 @@ def hover(source: str, line: int, lookup: PayloadLookup) -> types.Hover | None:
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hover_markdown(payload)),
         range=span_range(source, span),
+    )
+
+
+def scale_phrase(candidate: CandidateView) -> str | None:
+    """``1.2 ms at n = 65,536, ≈ n^1.0``: the runtime at the largest scale and the growth."""
+    if not candidate.scaling:
+        return None
+    top = candidate.scaling[-1]
+    text = f"{format_ns(top.runtime_ns)} at n = {format_scale(top.scale)}"
+    if candidate.growth is not None:
+        text += f", {format_growth(candidate.growth)}"
+    return text
+
+
+def generated_tests_path(path: Path) -> Path:
+    """Where "Save generated tests" writes: ``test_<module>_generated.py`` beside the module."""
+    return path.with_name(f"test_{path.stem}_generated.py")
+
+
+def generated_tests_text(payload: CandidatesPayload, module: str) -> str | None:
+    """The kept generated tests as a pytest file, or None when none was kept."""
+    kept = [t for t in payload.generated_tests if t.kept]
+    if not kept:
+        return None
+    head = (
+        f'"""Tests of {payload.name} written by the orps test writer and kept by the search. '
+        'Yours to edit."""\n\n'
+    )
+    name = payload.name.rsplit(".", 1)[-1]
+    imports = payload.generated_imports.strip() or f"from {module} import {name}"
+    body = "\n\n\n".join(t.source.rstrip() for t in kept)
+    return f"{head}{imports}\n\n\n{body}\n"
+
+
+def save_tests_action(path: Path, payload: CandidatesPayload) -> types.CodeAction | None:
+    """ "Save generated tests": a workspace edit that creates the pytest file with the kept tests."""
+    text = generated_tests_text(payload, path.stem)
+    if text is None:
+        return None
+    target = generated_tests_path(path).as_uri()
+    kept = sum(1 for t in payload.generated_tests if t.kept)
+    return types.CodeAction(
+        title=f"{SAVE_TESTS_TITLE} ({kept}) to {generated_tests_path(path).name}",
+        kind=types.CodeActionKind.RefactorRewrite,
+        edit=types.WorkspaceEdit(
+            document_changes=[
+                types.CreateFile(uri=target, options=types.CreateFileOptions(overwrite=True)),
+                types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(
+                        uri=target, version=None
+                    ),
+                    edits=[
+                        types.TextEdit(
+                            range=types.Range(
+                                start=types.Position(line=0, character=0),
+                                end=types.Position(line=0, character=0),
+                            ),
+                            new_text=text,
+                        )
+                    ],
+                ),
+            ]
+        ),
     )

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orps.lsp.functions import DocumentError, locate, span_named, span_range, spans_of
-from orps.lsp.payload import CandidatesPayload, CandidateView, ProgressView, WireRange
+from orps.lsp.payload import (
+    CandidatesPayload,
+    CandidateView,
+    GeneratedTestView,
+    ProgressView,
+    WireRange,
+)
 from orps.lsp.presentation import progress_line
 from orps.project.discovery import (
     TestDiscoveryError,
@@ -493,6 +499,11 @@ class Refinements:
             payload.candidates = [CandidateView.of(s) for s in result.candidates]
             payload.current = CandidateView.of(result.current) if result.current else None
             payload.verdict = result.verdict or verdict(payload.candidates, payload.current)
+            payload.generated_tests = [
+                GeneratedTestView.model_validate(t.model_dump()) for t in result.generated_tests
+            ]
+            payload.generated_imports = result.generated_imports
+            payload.scale_note = result.scale_note
 
     # -- tests that changed -----------------------------------------------------------------
 

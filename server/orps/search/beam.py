@@ -10,6 +10,11 @@ answers. A round whose replies are all unusable or duplicates is asked again (at
 and the current implementation are measured once more side by side, interleaved, and
 everything is ranked.
 
+Two optional model calls frame the search (``orps.search.generated_tests`` and
+``orps.search.scaling``): before round 0 the test writer adds generated tests when the function
+has few visible ones; meanwhile the input generator writes ``perf_input(scale)``, with which the
+passing candidates are timed at growing scales after the final measurement.
+
 The engine knows nothing of LSP or terminals: front ends consume ``Search.events()``.
 """
 
@@ -26,15 +31,18 @@ from orps.model.client import LLMClient
 from orps.project.discovery import TestDiscoveryError, VisibleTests, import_statements
 from orps.project.target import FunctionTarget
 from orps.search.extraction import extract_function, fingerprint, split_reply
+from orps.search.generated_tests import GeneratedSuite
 from orps.search.prompts import (
     STYLE_DIRECTIVES,
     closing_instruction,
     critic_messages,
     execution_analysis,
     feedback_turn,
+    input_generator_messages,
     parse_critique,
     programmer_messages,
     task_prompt,
+    test_writer_messages,
 )
 from orps.search.records import (
     Candidate,
@@ -51,11 +59,19 @@ from orps.search.records import (
     SearchStarted,
     Warned,
 )
+from orps.search.scaling import (
+    MAX_MEASURED,
+    ScaleProfiler,
+    apply_scaling,
+    parse_generator,
+    scalable,
+)
 from orps.search.scoring import apply_report, rank, rescore, select_beam, summarize
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
 
 FINAL_REMEASURE = 6  # how many top candidates are measured again side by side at the end
 EMPTY_ROUND_RETRIES = 2  # times a round that produced no usable child is asked again
+TEST_WRITER_SEED, INPUT_GENERATOR_SEED = 100_000, 100_001  # seed offsets of the two extra calls
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,11 @@ class SearchConfig:
     seed: int | None = 0
     critique: bool = True
     remeasure: bool = True
+    generate_tests: bool = False
+    generate_tests_below: int = 5
+    scale: bool = False
+    max_scale: int = 1 << 20
+    timeout_s: float = 5.0
 
 
 @dataclass
@@ -103,14 +124,19 @@ async def execute(
     tests: Sequence[TestSpec],
     candidates: Sequence[Candidate],
     sandbox: Sandbox,
+    tests_total: int | None = None,
 ) -> None:
-    """Run candidates side by side in one sandbox batch and record what they did."""
+    """Run candidates side by side in one sandbox batch and record what they did.
+
+    ``tests_total`` is the number of the user's tests among ``tests`` (default: all of them);
+    the others are generated tests, counted apart.
+    """
     if not candidates:
         return
     jobs = [(module_spec(target, c.code), list(tests)) for c in candidates]
     reports: list[ExecutionReport] = await sandbox.run_many(jobs)
     for candidate, report in zip(candidates, reports, strict=True):
-        apply_report(candidate, report, len(tests))
+        apply_report(candidate, report, len(tests) if tests_total is None else tests_total)
 
 
 async def check_test_imports(
@@ -166,6 +192,9 @@ class Search:
     _rng: random.Random = field(default_factory=random.Random, init=False)
     _task_text: str = field(default="", init=False)
     _warnings: list[str] = field(default_factory=list, init=False)
+    generated: GeneratedSuite | None = field(default=None, init=False)
+    scale_note: str | None = field(default=None, init=False)
+    _generator: asyncio.Task[str] | None = field(default=None, init=False)
 
     async def events(self) -> AsyncIterator[SearchEvent]:
         """Run the search, yielding events as they happen. Cancelling the consumer cancels
@@ -215,6 +244,8 @@ class Search:
         if not self.tests:
             self._warn("no tests found: candidates are only checked to import and run")
         try:
+            self._start_input_generator()
+            await self._generate_tests()
             await self._measure_current()
             parents: list[Node | None] = [None]
             round_number, retries = 0, 0
@@ -241,6 +272,8 @@ class Search:
             self.failure = exc
             self._warn(f"model error: {exc}")
         except asyncio.CancelledError:
+            if self._generator is not None:
+                self._generator.cancel()
             self._queue.put_nowait(None)
             raise
         except Exception as exc:  # an engine bug must still end the stream with its end marker
@@ -249,6 +282,8 @@ class Search:
         try:
             if self.config.remeasure and stopped != "error":
                 await self._remeasure()
+            if stopped != "error":
+                await self._measure_scale()
         except asyncio.CancelledError:
             self._queue.put_nowait(None)
             raise
@@ -265,7 +300,7 @@ class Search:
         self.current = Candidate(
             id=fingerprint(code), code=code, origin=Origin.CURRENT, reasoning="current code"
         )
-        await execute(self.target, self.tests, [self.current], self.sandbox)
+        await self._execute([self.current])
         rescore([self.current])
         # The current code is a row of its own from the start, before any candidate exists.
         self._emit(RankingChanged(ranked=[], current=summarize(self.current, 0, self.current)))
@@ -349,7 +384,7 @@ class Search:
         )
         node = Node(candidate=candidate, reply=reply, parent=parent)
         self.nodes[candidate_id] = node  # claimed before awaiting, so a twin is a duplicate
-        await execute(self.target, self.tests, [candidate], self.sandbox)
+        await self._execute([candidate])
         rescore(self._all_candidates())
         analysis = execution_analysis(candidate, self.tests, self._best())
         if critic_reserved:
@@ -379,9 +414,124 @@ class Search:
             batch.append(self.current)
         if len(batch) < 2:
             return
-        await execute(self.target, self.tests, batch, self.sandbox)
+        await self._execute(batch)
         rescore(self._all_candidates())
         self._publish_ranking()
+
+    # -- generated tests and scale profiles ----------------------------------------------------
+
+    async def _execute(self, candidates: Sequence[Candidate]) -> None:
+        """Execute against the user's tests and the generated ones still in play."""
+        extra = self.generated.runnable() if self.generated else []
+        await execute(self.target, [*self.tests, *extra], candidates, self.sandbox, len(self.tests))
+        if self.generated is not None:
+            current = [self.current] if self.current is not None else []
+            self.generated.update([*self._all_candidates(), *current])
+
+    async def _generate_tests(self) -> None:
+        """The test writer's call, when the function has few visible tests and budget allows."""
+        config = self.config
+        if not config.generate_tests or len(self.tests) >= config.generate_tests_below:
+            return
+        if self.llm.remaining < 3:
+            return
+        self._report_progress("the test writer is writing tests")
+        try:
+            completions = await self.llm.complete(
+                test_writer_messages(self.target), self._params(TEST_WRITER_SEED)
+            )
+        except BudgetExhausted:
+            return
+        suite = GeneratedSuite.from_reply(
+            completions[0].text if completions else "", self.target, self.tests
+        )
+        self.generated = suite
+        if not suite.tests:
+            self._warn("the test writer's reply held no usable test")
+            return
+        if suite.imports.strip():
+            check = TestSpec(id="generated-imports", kind=TestKind.ASSERT, source=suite.imports)
+            [report] = await self.sandbox.run_many(
+                [(module_spec(self.target, self.target.dedented_source), [check])]
+            )
+            result = report.tests[0] if report.tests else None
+            if result is None or result.status is not TestStatus.PASSED:
+                detail = (result.detail if result else report.detail).strip().splitlines()
+                suite.drop_all(f"fails to import: {detail[-1] if detail else 'error'}")
+        kept = len(suite.runnable())
+        self._report_progress(f"{kept} of {len(suite.tests)} generated test(s) in use")
+
+    def _start_input_generator(self) -> None:
+        """Ask for ``perf_input`` now, in parallel with the search; it is needed at the end."""
+        if not self.config.scale:
+            return
+        reason = scalable(self.target)
+        if reason is not None:
+            self.scale_note = reason
+            return
+        if self.llm.remaining < 3 or self.llm.reserve(1) == 0:
+            self.scale_note = "no budget left for the input generator"
+            return
+
+        async def ask() -> str:
+            completions = await self.llm.complete(
+                input_generator_messages(self.target),
+                self._params(INPUT_GENERATOR_SEED),
+                reserved=True,
+            )
+            return completions[0].text if completions else ""
+
+        self._generator = asyncio.create_task(ask())
+
+    async def _measure_scale(self) -> None:
+        """Time the passing candidates at growing scales; on any trouble, a note and a warning."""
+        task, self._generator = self._generator, None
+        if task is None:
+            return
+        try:
+            reply = await task
+        except ModelError as exc:
+            self._scale_fallback(f"the input generator failed: {exc}")
+            return
+        generator = parse_generator(reply)
+        if generator is None:
+            self._scale_fallback("the input generator's reply held no perf_input function")
+            return
+        passing = [c for c in rank(self._all_candidates()) if c.valid and c.pass_ratio == 1.0]
+        batch = passing[:MAX_MEASURED]
+        if self.current is not None and self.current.valid and self.current.pass_ratio == 1.0:
+            batch.append(self.current)
+        if not batch:
+            self._scale_fallback("no candidate passes the tests")
+            return
+        profiler = ScaleProfiler(
+            target=self.target,
+            sandbox=self.sandbox,
+            module_of=lambda code: module_spec(self.target, code),
+            max_scale=self.config.max_scale,
+            timeout_s=self.config.timeout_s,
+        )
+        self._report_progress("checking the input generator")
+        problem = await profiler.check(generator)
+        if problem is not None:
+            self._scale_fallback(problem)
+            return
+        self._report_progress("probing scales")
+        top, note = await profiler.probe(generator, batch)
+        if top is None:
+            self._scale_fallback(note or "no scale could be measured")
+            return
+        self._report_progress(f"timing {len(batch)} candidate(s) up to n = {top:,}")
+        run = await profiler.measure(generator, top, batch)
+        apply_scaling(batch, run)
+        self.scale_note = note
+        if note:
+            self._warn(note)
+        self._publish_ranking()
+
+    def _scale_fallback(self, reason: str) -> None:
+        self.scale_note = f"{reason}; runtimes are from the tests only"
+        self._warn(self.scale_note)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -459,4 +609,7 @@ class Search:
             stopped=stopped,
             error=error,
             isolation=self.sandbox.isolation,
+            generated_tests=list(self.generated.tests) if self.generated else [],
+            generated_imports=self.generated.imports if self.generated else "",
+            scale_note=self.scale_note,
         )

@@ -40,7 +40,8 @@ STYLE_DIRECTIVES: tuple[str, ...] = (
     "Check the specification word by word and handle every case it names.",
 )
 
-PROGRAMMER_SYSTEM = """You are the programmer in a search for the best implementation of one Python function.
+PROGRAMMER_SYSTEM = """Role: programmer
+You are the programmer in a search for the best implementation of one Python function.
 Think first, then write code. Do not write tests.
 
 Reply in exactly this format:
@@ -56,7 +57,8 @@ Your plan: the algorithm, its complexity, what earlier feedback taught you, and 
 Keep the function's name and signature. The code must work with the rest of its module as shown.
 Do not print anything and do not read input."""
 
-CRITIC_SYSTEM = """You are the critic in a search for the best implementation of one Python function.
+CRITIC_SYSTEM = """Role: critic
+You are the critic in a search for the best implementation of one Python function.
 You write no code. You judge one step: the programmer's reasoning, the code, and its execution results.
 
 Check, in this order:
@@ -74,6 +76,60 @@ End your reply with exactly these two lines:
 SCORE: <1-5>
 DONE: <yes|no>
 (DONE: yes means correct and not worth refining further.)"""
+
+
+TEST_WRITER_SYSTEM = """Role: test writer
+You write pytest tests for one Python function, from its signature, its docstring and its examples.
+You do not implement the function.
+
+Reply with exactly one ```python block that contains:
+- the import of the function from its module (the line is given to you);
+- 3 to 8 functions named test_..., each taking no arguments, each with one or a few plain
+  `assert function(...) == expected` lines on small inputs whose expected values you are sure of
+  from the docstring (edge cases: empty input, one element, typical cases).
+
+No fixtures, no classes, no randomness, no printing, no other text after the block."""
+
+INPUT_GENERATOR_SYSTEM = """Role: input generator
+You write an input generator for measuring how one Python function's runtime grows with input size.
+
+Reply with exactly one ```python block that defines
+
+def perf_input(scale: int) -> tuple:
+
+returning the function's positional arguments (a tuple) for an input of size `scale`
+(for example a list of `scale` elements, a string of `scale` characters, or the number `scale`).
+Rules: deterministic (use random.Random(scale) if you need randomness, never the global
+random state), fast (linear in scale at most), valid for every scale from 1 to 1,000,000,
+and representative of a typical, demanding input. Import what you need inside the function.
+Do not call the function under test."""
+
+
+def test_writer_messages(target: FunctionTarget) -> list[ChatMessage]:
+    """The test writer's request: the function's text and the import line to use."""
+    user = (
+        f"The function `{target.name}` in module `{target.module_name}`:\n"
+        f"```python\n{target.dedented_source.rstrip()}\n```\n\n"
+        f"Import it with: `from {target.module_name} import {target.name}`\n\n"
+        "Write the tests now, in one ```python block."
+    )
+    return [
+        {"role": "system", "content": TEST_WRITER_SYSTEM},
+        {"role": "user", "content": user},
+    ]
+
+
+def input_generator_messages(target: FunctionTarget) -> list[ChatMessage]:
+    """The input generator's request: the function's text."""
+    user = (
+        f"The function `{target.name}`:\n"
+        f"```python\n{target.dedented_source.rstrip()}\n```\n\n"
+        "Write `perf_input(scale)` now, in one ```python block."
+    )
+    return [
+        {"role": "system", "content": INPUT_GENERATOR_SYSTEM},
+        {"role": "user", "content": user},
+    ]
 
 
 def task_prompt(
@@ -250,15 +306,19 @@ def _indent(text: str) -> str:
 
 __all__ = [
     "CRITIC_SYSTEM",
+    "INPUT_GENERATOR_SYSTEM",
     "PROGRAMMER_SYSTEM",
     "STYLE_DIRECTIVES",
+    "TEST_WRITER_SYSTEM",
     "closing_instruction",
     "critic_messages",
     "describe_tests",
     "execution_analysis",
     "feedback_turn",
+    "input_generator_messages",
     "parse_critique",
     "programmer_messages",
     "task_prompt",
     "test_label",
+    "test_writer_messages",
 ]

@@ -16,6 +16,26 @@ from orps_sandbox import ExecutionReport, ExecutionStatus, IsolationInfo
 RAN_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.TIMEOUT})
 """Execution statuses under which a candidate's test results count (pass ratio)."""
 
+GENERATED_TEST_PREFIX = "generated:"
+"""Test ids of generated tests start with this; everything else is the user's."""
+
+
+class ScalePoint(BaseModel):
+    """The runtime of one call on the input ``perf_input(scale)`` (median of repetitions)."""
+
+    scale: int
+    runtime_ns: int
+    noise_ns: int = 0
+
+
+class GeneratedTest(BaseModel):
+    """One test the test writer produced, kept or dropped with the reason."""
+
+    id: str = Field(description="'generated:<function name>'.")
+    source: str = Field(description="The test function's source.")
+    kept: bool = True
+    reason: str = Field("", description="Why it was dropped (empty when kept).")
+
 
 class Origin(StrEnum):
     """Where a candidate came from."""
@@ -52,6 +72,12 @@ class Candidate(BaseModel):
     )
     runtime_noise_ns: int | None = Field(None, description="Noise estimate of runtime_ns.")
     peak_memory_bytes: int | None = None
+    generated_passed: int = 0
+    generated_total: int = 0
+    scaling: list[ScalePoint] = Field(default_factory=list)
+    growth: float | None = Field(None, description="Slope of log runtime against log scale.")
+    scale_timeout: int | None = Field(None, description="The scale at which it timed out.")
+    scale_outlier: bool = False
     outcome_score: float = 0.0
     process_score: float = 3.0
     score: float = 0.0
@@ -126,6 +152,14 @@ class CandidateSummary(BaseModel):
     flags: list[str] = Field(
         default_factory=list,
         description="Integrity findings: why this candidate may not be ranked first or applied.",
+    )
+    generated_passed: int = 0
+    generated_total: int = 0
+    scaling: list[ScalePoint] = Field(default_factory=list)
+    growth: float | None = None
+    scale_timeout: int | None = None
+    scale_outlier: bool = Field(
+        False, description="Its outputs on the scale inputs differ from most passing candidates."
     )
 
 
@@ -202,6 +236,9 @@ class SearchResult(BaseModel):
     )
     baseline: str = Field("none", description="current | none (the function is a stub)")
     verdict: str = Field("", description="One line: the preferred candidate, or why none is.")
+    generated_tests: list[GeneratedTest] = Field(default_factory=list)
+    generated_imports: str = Field("", description="The import lines of the generated tests.")
+    scale_note: str | None = Field(None, description="Why runtimes at scale are missing, if so.")
 
 
 class SearchFinished(BaseModel):

@@ -21,7 +21,8 @@ import math
 from collections.abc import Iterable, Sequence
 
 from orps.search.comparison import comparison_fields
-from orps.search.records import Candidate, CandidateSummary
+from orps.search.records import GENERATED_TEST_PREFIX, Candidate, CandidateSummary
+from orps.search.scaling import largest_common_scale, runtime_at
 from orps_sandbox import ExecutionReport, TestStatus, compare_runtime, screen, total_runtime
 
 STATIC_SCALES = {"nodes": 120.0, "complexity": 10.0, "lines": 30.0}
@@ -35,7 +36,8 @@ def apply_report(candidate: Candidate, report: ExecutionReport, tests_total: int
         candidate.flags.append(f"the sandbox reported {report.status}")
     candidate.tests_total = tests_total
     passing = [t for t in report.tests if t.status is TestStatus.PASSED]
-    candidate.tests_passed = len(passing) if report.status == "completed" or tests_total else 0
+    own = [t for t in passing if not t.id.startswith(GENERATED_TEST_PREFIX)]
+    candidate.tests_passed = len(own) if report.status == "completed" or tests_total else 0
     timed = [t for t in passing if t.wall_ns is not None]
     if timed:
         total, noise = total_runtime([(t.wall_ns or 0, t.wall_ns_spread or 0) for t in timed])
@@ -114,7 +116,7 @@ def runtimes_differ(a: Candidate, b: Candidate) -> bool:
 
 
 def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Best first: unflagged before flagged, then pass ratio, runtime (ties within noise), score
+    """Best first: unflagged before flagged, then pass ratio, generated tests passed, runtime (ties within noise), score
     and memory."""
     clean = [c for c in candidates if not c.flagged]
     flagged = [c for c in candidates if c.flagged]
@@ -122,17 +124,18 @@ def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def _rank_group(candidates: Sequence[Candidate]) -> list[Candidate]:
-    by_ratio: dict[float, list[Candidate]] = {}
+    by_ratio: dict[tuple[float, int], list[Candidate]] = {}
     for c in candidates:
-        by_ratio.setdefault(round(c.pass_ratio if c.valid else -1.0, 9), []).append(c)
+        key = (round(c.pass_ratio if c.valid else -1.0, 9), c.generated_passed)
+        by_ratio.setdefault(key, []).append(c)
     ordered: list[Candidate] = []
     for ratio in sorted(by_ratio, reverse=True):
         group = sorted(
             by_ratio[ratio],
             key=lambda c: (c.runtime_ns is None, c.runtime_ns or 0, -c.score, c.id),
         )
-        buckets: list[list[Candidate]] = []
-        for c in group:
+        buckets: list[list[Candidate]] = scale_buckets(group) or []
+        for c in group if not buckets else []:
             if buckets and not runtimes_differ(buckets[-1][0], c):
                 buckets[-1].append(c)
             else:
@@ -145,6 +148,49 @@ def _rank_group(candidates: Sequence[Candidate]) -> list[Candidate]:
                 )
             )
     return ordered
+
+
+def scale_buckets(group: Sequence[Candidate]) -> list[list[Candidate]] | None:
+    """Speed buckets from runtimes at scale, fastest first; None when no one was measured.
+
+    Candidates measured at every scale are compared at the largest scale they all reached; those
+    that timed out (or failed) at some scale follow, the furthest-reaching first; candidates
+    never measured at scale come last, in test-runtime order.
+    """
+    if not any(c.scaling for c in group):
+        return None
+    complete = [c for c in group if c.scaling and c.scale_timeout is None]
+    stopped = [c for c in group if c.scale_timeout is not None]
+    unmeasured = [c for c in group if not c.scaling and c.scale_timeout is None]
+    buckets: list[list[Candidate]] = []
+    common = largest_common_scale(complete)
+    if common is not None:
+        points = {c.id: runtime_at(c, common) for c in complete}
+        complete.sort(key=lambda c: (getattr(points[c.id], "runtime_ns", 0), c.id))
+        for c in complete:
+            here = points[c.id]
+            head = points[buckets[-1][0].id] if buckets else None
+            if (
+                head is not None
+                and here is not None
+                and compare_runtime(here.runtime_ns, here.noise_ns, head.runtime_ns, head.noise_ns)
+                == 0
+            ):
+                buckets[-1].append(c)
+            else:
+                buckets.append([c])
+    else:
+        buckets.extend([c] for c in complete)
+    stopped.sort(
+        key=lambda c: (
+            -(c.scale_timeout or 0),
+            -(c.scaling[-1].scale if c.scaling else 0),
+            c.scaling[-1].runtime_ns if c.scaling else 0,
+        )
+    )
+    buckets.extend([c] for c in stopped)
+    buckets.extend([c] for c in unmeasured)
+    return buckets
 
 
 def select_beam(children: Sequence[Candidate], width: int) -> list[Candidate]:
@@ -206,4 +252,10 @@ def summarize(
         status=str(report.status) if report else "not_run",
         failures=failures,
         flags=list(candidate.flags),
+        generated_passed=candidate.generated_passed,
+        generated_total=candidate.generated_total,
+        scaling=list(candidate.scaling),
+        growth=candidate.growth,
+        scale_timeout=candidate.scale_timeout,
+        scale_outlier=candidate.scale_outlier,
     ).model_copy(update=comparison_fields(candidate, current))
