@@ -146,6 +146,12 @@ class TerminalView:
         )
         if result.error:
             self.out.print(Text.assemble(("model error: ", "red"), terminal_safe(result.error)))
+        if result.isolation is not None:
+            weaker = "; ".join(result.isolation.reasons)
+            self.out.print(
+                f"sandbox: {result.isolation.kind}"
+                + (f" [yellow](weaker than the best: {escape(weaker)})[/]" if weaker else "")
+            )
 
     def render_scaling(self, result: SearchResult) -> None:
         """The generated tests and the runtimes at scale, when the search had them."""
