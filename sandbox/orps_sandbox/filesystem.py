@@ -89,6 +89,13 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _spellings(raw: str) -> list[str]:
+    """A folder's real path, and the path as given when a symlink leads to it: the sandbox
+    binds the real folder at both, so paths handed to the harness resolve inside as outside."""
+    real, given = os.path.realpath(raw), os.path.abspath(raw)
+    return [real] if real == given else [real, given]
+
+
 def _collapse(paths: Iterable[str]) -> list[str]:
     """Sorted, without any path already covered by another one."""
     unique = set(paths)
@@ -101,8 +108,8 @@ def interpreter_roots() -> tuple[str, ...]:
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     paths.append(os.path.dirname(os.path.realpath(sys.executable)))
     paths += [p for p in site.getsitepackages() if os.path.isdir(p)]
-    real = [os.path.realpath(p) for p in paths if p]
-    return tuple(_collapse(p for p in real if not any(p == s for s in SYSTEM_DIRS)))
+    spelled = [spelling for p in paths if p for spelling in _spellings(p)]
+    return tuple(_collapse(p for p in spelled if not any(p == s for s in SYSTEM_DIRS)))
 
 
 def job_binds(paths: Sequence[str]) -> tuple[str, ...]:
@@ -112,9 +119,8 @@ def job_binds(paths: Sequence[str]) -> tuple[str, ...]:
     never = {*NEVER_BOUND, os.path.realpath(os.path.expanduser("~"))}
     folders = []
     for raw in paths:
-        path = os.path.realpath(raw)
-        if os.path.isdir(path) and path not in never:
-            folders.append(path)
+        if os.path.isdir(raw) and os.path.realpath(raw) not in never:
+            folders += [path for path in _spellings(raw) if path not in never]
     return tuple(_collapse(folders))
 
 
@@ -162,12 +168,12 @@ def _masks(folder: str) -> list[str]:
 
 def bind_arguments(binds: Sequence[str]) -> list[str]:
     """Read-only binds for the interpreter, the harness and the job's folders, secrets masked."""
-    roots = _collapse([*interpreter_roots(), os.path.realpath(HARNESS), *binds])
+    roots = _collapse([*interpreter_roots(), *_spellings(str(HARNESS)), *binds])
     argv: list[str] = []
     for path in roots:
         if any(_under(path, s) for s in SYSTEM_DIRS) or not os.path.exists(path):
             continue
-        argv += ["--ro-bind", path, path]
+        argv += ["--ro-bind", os.path.realpath(path), path]
     for path in roots:
         if path in binds:
             argv += _masks(path)

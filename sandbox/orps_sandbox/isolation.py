@@ -55,7 +55,7 @@ ProcessLimit = Literal["pids-cgroup", "rlimit-nproc", "none"]
 
 SANDBOX_UID = 65534
 """The unprivileged uid and gid (``nobody``) a candidate runs as inside its user namespace."""
-PROBE_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_S = 60.0
 DISABLE_USERNS_SINCE = (0, 8)
 """The bubblewrap release that added ``--disable-userns``."""
 NO_ISOLATION_REMEDY = (
@@ -317,6 +317,7 @@ def detect_isolation(
     else:
         cause = _bwrap_probe()
         if cause is not None:
+            _bwrap_probe.cache_clear()  # only success is remembered: the next sandbox probes again
             raise IsolationUnavailable(
                 f"bubblewrap is installed but cannot run here ({cause}); "
                 f"remedy: {_remedy(cause)}, {NO_ISOLATION_REMEDY}"

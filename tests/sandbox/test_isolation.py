@@ -374,3 +374,16 @@ async def test_refuses_when_bubblewrap_is_installed_but_cannot_run(tmp_path: Pat
         assert "remedy:" in lines[choice] and "--isolation none" in lines[choice]
         assert "\n" not in lines[choice]
     assert lines["none"] == "ran: rlimits"
+
+
+async def test_a_project_reached_through_a_symlink_imports_its_siblings(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    real = tmp_path / "real" / "project"
+    real.mkdir(parents=True)
+    (real / "helper.py").write_text("VALUE = 7\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    source = "from helper import VALUE\n\ndef f(x):\n    return x + VALUE\n"
+    candidate = module(source, search_paths=[str(tmp_path / "link" / "project")])
+    report = await sandbox.run(candidate, [check("sibling", "assert f(1) == 8")])
+    passed(report)
