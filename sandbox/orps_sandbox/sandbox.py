@@ -416,6 +416,8 @@ class Sandbox:
                     pending.remove(record.index)
                     current, stage = None, ""
                     deadline = now + self._test_allowance(job, pending, pytest_started)
+                    if not pending:
+                        deadline = now + self.limits.test_timeout_s + PYTEST_STARTUP_S
                 elif isinstance(record, Done):
                     if stage or pending:
                         raise ProtocolViolation("the check ended before every test reported")
@@ -428,6 +430,8 @@ class Sandbox:
                 # Only the memory figure is lost: the test keeps its verdict.
                 job.peaks[current] = None
                 return [i for i in pending if i != current]
+            if not pending:
+                return None  # every test reported; only the session's wind-down was slow
             victim = current if current is not None else pending[0]
             if time.monotonic() >= job.deadline - 0.01:
                 self._expire(job, pending)
