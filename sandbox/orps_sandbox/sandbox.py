@@ -507,10 +507,11 @@ class Sandbox:
             if reason is not None:
                 self._tampered(job, index, reason)
                 return
-            # Planned from the parent's figure too, so a child that under-reports its first run
-            # cannot make the parent ask for more runs than the budget covers.
-            per_run = max(record.wall_ns, job.first_elapsed[index] // 2)
-            job.planned[index] = planned_repetitions(per_run, self.limits.test_timeout_s)
+            # Capped by the parent's figure too, so a child that under-reports its first run
+            # cannot make the parent ask for more runs than a quarter of the timeout covers.
+            planned = planned_repetitions(record.wall_ns, self.limits.test_timeout_s)
+            affordable = int(self.limits.test_timeout_s * 1e9 / 4 / max(elapsed_ns, 1_000))
+            job.planned[index] = min(planned, affordable)
 
     async def _time_round(self, job: _Job, round_number: int) -> None:
         reps: dict[int, int] = {}
