@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_RECORD_BYTES = 2 * 1024 * 1024
-"""Hard cap per record: a plain-data value (≤ 512 K characters) with room for JSON escaping."""
+"""Hard cap per record: two plain-data values (≤ 128 K characters each) with room for JSON escaping."""
 MAX_TEXT = 8192
 """Longest detail text a record may carry (the harness trims its own to 2,000)."""
 MAX_SAMPLES = 256

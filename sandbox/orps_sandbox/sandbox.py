@@ -29,6 +29,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from orps_sandbox.crosscheck import (
+    CommandClock,
+    check_first_run,
+    check_repetitions,
+    check_session_runs,
+)
 from orps_sandbox.isolation import (
     Confinement,
     IsolationChoice,
@@ -75,17 +81,6 @@ READY_TIMEOUT_S = 30.0
 PYTEST_STARTUP_S = 20.0
 PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
-TAMPER_FLOOR_NS = 10_000_000
-"""CPU time the kernel counted beyond the child's figures, below 10 ms (or half the kernel's
-figure), is never called tampering."""
-WALL_FLOOR_NS = 100_000_000
-"""The same for wall time, with more room: the parent's own event loop may be late to read a
-record on a busy machine, and that delay is not the child's."""
-PER_RUN_ALLOWANCE_NS = 20_000
-"""Harness work per repetition outside the child's clock (namespace copy, judging)."""
-CHECK_SLACK_NS = 100_000_000
-"""Event-loop latency the parent's clock around a check may carry while other jobs run."""
-
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
 
@@ -385,7 +380,7 @@ class Sandbox:
         stage = ""  # "" between tests, "result" while a test runs, "memory" while it is traced
         pytest_started = False
         deadline = time.monotonic() + self._test_allowance(job, pending, pytest_started)
-        clocks = _Clocks(worker)
+        clocks = CommandClock(worker)
         try:
             await worker.send({"op": "check", "indices": pending})
             while True:
@@ -406,7 +401,7 @@ class Sandbox:
                     elapsed, cpu = clocks.elapsed_ns(), clocks.cpu_ns()
                     if job.tests[record.index].kind is TestKind.PYTEST:
                         cpu = None  # the session's set-up and repetitions share the clock
-                    self._record(job, record.index, record, elapsed, cpu, worker)
+                    self._record(job, record.index, record, elapsed, clocks.wall_ns, cpu)
                     stage = "memory"
                     deadline = now + self.limits.test_timeout_s
                 elif isinstance(record, Memory):
@@ -416,6 +411,8 @@ class Sandbox:
                     pending.remove(record.index)
                     current, stage = None, ""
                     deadline = now + self._test_allowance(job, pending, pytest_started)
+                    if not pending:
+                        deadline = now + self.limits.test_timeout_s + PYTEST_STARTUP_S
                 elif isinstance(record, Done):
                     if stage or pending:
                         raise ProtocolViolation("the check ended before every test reported")
@@ -428,6 +425,8 @@ class Sandbox:
                 # Only the memory figure is lost: the test keeps its verdict.
                 job.peaks[current] = None
                 return [i for i in pending if i != current]
+            if not pending:
+                return None  # every test reported; only the session's wind-down was slow
             victim = current if current is not None else pending[0]
             if time.monotonic() >= job.deadline - 0.01:
                 self._expire(job, pending)
@@ -474,8 +473,8 @@ class Sandbox:
         index: int,
         record: Result,
         elapsed_ns: int,
+        raw_wall_ns: int,
         cpu_ns: int | None,
-        worker: WorkerProcess,
     ) -> None:
         job.rss = max(job.rss, record.rss)
         test = job.tests[index]
@@ -500,33 +499,19 @@ class Sandbox:
             # repeated inside the pytest session already: sessions are too costly to interleave
             job.walls[index] = list(record.walls)
             job.cpus[index] = list(record.cpus)
-            if (
-                sum(record.walls) + record.wall_ns
-                > elapsed_ns + worker.overhead_ns + CHECK_SLACK_NS
-            ):
-                self._tampered(job, index, "the child reported more time than had passed")
+            reason = check_session_runs(sum(record.walls) + record.wall_ns, raw_wall_ns)
+            if reason is not None:
+                self._tampered(job, index, reason)
         else:
-            unexplained = job.first_elapsed[index] - record.wall_ns
-            if unexplained > CHECK_SLACK_NS and record.wall_ns < job.first_elapsed[index] / 2:
-                self._tampered(
-                    job,
-                    index,
-                    f"the child reported {record.wall_ns:,} ns for a run the parent timed at "
-                    f"{job.first_elapsed[index]:,} ns",
-                )
+            reason = check_first_run(record.wall_ns, record.cpu_ns, elapsed_ns, cpu_ns)
+            if reason is not None:
+                self._tampered(job, index, reason)
                 return
-            if cpu_ns is not None and cpu_ns - record.cpu_ns > max(CHECK_SLACK_NS, cpu_ns // 2):
-                self._tampered(
-                    job,
-                    index,
-                    f"the child reported {record.cpu_ns:,} ns of CPU for a run the kernel "
-                    f"counted at {cpu_ns:,} ns",
-                )
-                return
-            # Planned from the parent's figure too, so a child that under-reports its first run
-            # cannot make the parent ask for more runs than the budget covers.
-            per_run = max(record.wall_ns, job.first_elapsed[index] // 2)
-            job.planned[index] = planned_repetitions(per_run, self.limits.test_timeout_s)
+            # Capped by the parent's figure too, so a child that under-reports its first run
+            # cannot make the parent ask for more runs than a quarter of the timeout covers.
+            planned = planned_repetitions(record.wall_ns, self.limits.test_timeout_s)
+            affordable = int(self.limits.test_timeout_s * 1e9 / 4 / max(elapsed_ns, 1_000))
+            job.planned[index] = min(planned, affordable)
 
     async def _time_round(self, job: _Job, round_number: int) -> None:
         reps: dict[int, int] = {}
@@ -559,16 +544,11 @@ class Sandbox:
                 return
 
     async def _time_test(self, job: _Job, worker: WorkerProcess, index: int, count: int) -> None:
-        """One ``time`` command for one test, timed by the parent around it (wall and CPU).
-
-        The parent's wall time, less the channel's round trip and the time the kernel kept the
-        harness waiting for a CPU, must be explained by the child's samples (within
-        ``TAMPER_FLOOR_NS`` or half, plus ``PER_RUN_ALLOWANCE_NS`` a run); so must the CPU time
-        the kernel counted. Otherwise the candidate is ``timing_tampered``.
-        """
+        """One ``time`` command for one test, timed by the parent around it (wall and CPU);
+        samples that the parent's clocks do not explain (``crosscheck``) are ``timing_tampered``."""
         per_run = max(job.first[index][0], job.first_elapsed.get(index, 0))
         budget = self.limits.test_timeout_s + 4 * count * per_run / 1e9
-        clocks = _Clocks(worker)
+        clocks = CommandClock(worker)
         deadline = time.monotonic() + budget
         await worker.send({"op": "time", "indices": [index], "reps": {index: count}})
         samples: TimingSamples | None = None
@@ -590,31 +570,10 @@ class Sandbox:
         if len(walls) != len(cpus) or len(walls) > count:
             raise ProtocolViolation("timing samples do not match the repetitions asked for")
         if walls:
-            slack = len(walls) * PER_RUN_ALLOWANCE_NS
-            if sum(walls) + TAMPER_FLOOR_NS < sum(cpus) // 2:
-                self._tampered(job, index, "the child reported less wall time than CPU time")
+            reason = check_repetitions(walls, cpus, parent_ns, clocks.wall_ns, clocks.cpu_ns())
+            if reason is not None:
+                self._tampered(job, index, reason)
                 return
-            if parent_ns - sum(walls) > max(WALL_FLOOR_NS, parent_ns // 2) + slack:
-                self._tampered(
-                    job,
-                    index,
-                    f"{len(walls)} runs reported as {sum(walls):,} ns took {parent_ns:,} ns "
-                    "by the parent's clock",
-                )
-                return
-            if sum(walls) > clocks.wall_ns + CHECK_SLACK_NS:
-                self._tampered(job, index, "the child reported more time than had passed")
-                return
-            parent_cpu = clocks.cpu_ns()
-            if parent_cpu is not None:
-                if parent_cpu - sum(cpus) > max(TAMPER_FLOOR_NS, parent_cpu // 2) + slack:
-                    self._tampered(
-                        job,
-                        index,
-                        f"the child reported {sum(cpus):,} ns of CPU where the kernel counted "
-                        f"{parent_cpu:,} ns",
-                    )
-                    return
         job.walls.setdefault(index, []).extend(walls)
         job.cpus.setdefault(index, []).extend(cpus)
         if len(walls) < count:
@@ -856,30 +815,6 @@ class Sandbox:
             stderr=_join_output(job.stderr, self.limits.output_bytes),
             isolation=self._info.description,
         )
-
-
-class _Clocks:
-    """The parent's clocks around one command: wall time less the channel's round trip and the
-    time the kernel kept the harness waiting for a CPU, and the harness's CPU time, both from the
-    kernel's accounting (``/proc/<pid>/schedstat``)."""
-
-    def __init__(self, worker: WorkerProcess) -> None:
-        self.worker = worker
-        self.start = worker.clock()
-        self.sent = time.perf_counter_ns()
-        self.wall_ns = 0
-
-    def elapsed_ns(self) -> int:
-        self.wall_ns = time.perf_counter_ns() - self.sent
-        now = self.worker.clock()
-        waited = now[1] - self.start[1] if now is not None and self.start is not None else 0
-        return max(0, self.wall_ns - self.worker.overhead_ns - waited)
-
-    def cpu_ns(self) -> int | None:
-        now = self.worker.clock()
-        if now is None or self.start is None:
-            return None
-        return now[0] - self.start[0]
 
 
 def _join_output(parts: list[str], limit: int) -> str:

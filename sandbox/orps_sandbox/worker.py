@@ -160,11 +160,20 @@ class WorkerProcess:
         """Remember the harness's pid (under bubblewrap, the python below the bwrap processes)."""
         if self.process is None:
             return
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(self.process.pid)
-            for process in [root, *root.children(recursive=True)]:
-                if process.name().startswith("python"):
-                    self.harness_pid = process.pid
+        frontier, seen = [self.process.pid], []
+        while frontier:  # the kernel's children lists: cheaper than scanning every process
+            pid = frontier.pop()
+            seen.append(pid)
+            for task in _listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{task}/children") as handle:
+                        frontier.extend(int(child) for child in handle.read().split())
+                except (OSError, ValueError):
+                    continue
+        for pid in seen:
+            with contextlib.suppress(psutil.Error):
+                if psutil.Process(pid).name().startswith("python"):
+                    self.harness_pid = pid
 
     def clock(self) -> tuple[int, int] | None:
         """(ns on a CPU, ns runnable but waiting for one) of the harness, from the kernel.
@@ -291,6 +300,13 @@ class WorkerProcess:
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = ""
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _exists(process: psutil.Process) -> bool:

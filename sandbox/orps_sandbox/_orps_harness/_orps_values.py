@@ -23,7 +23,8 @@ else:
 
 MAX_DEPTH = 64
 MAX_NODES = 50_000
-MAX_CHARS = 512 * 1024
+MAX_CHARS = 128 * 1024
+"""Per side; JSON may escape a character into six bytes, and both sides share one 2 MiB record."""
 
 
 class Unencodable(Exception):
