@@ -93,7 +93,7 @@ async def test_a_search_with_reuse_gives_the_text_of_cold_evaluation(
         children=2,
         beam_width=1,
         rounds=1,
-        max_tokens=48,
+        max_tokens=64,
     )
     target = load_target(source, "count_vowels")
     model = RecordingModel(make_chat_model(settings))
