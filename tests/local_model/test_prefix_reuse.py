@@ -30,7 +30,8 @@ SYSTEM: ChatMessage = {
     "role": "system",
     "content": "You are an expert Python programmer. Think step by step, then answer with one "
     "fenced Python block that defines the requested function. Prefer clear, efficient code. "
-    "Use only the standard library. Keep the reasoning short.",
+    "Use only the standard library. Keep the reasoning short. Name edge cases (empty input, "
+    "one element, very large input) before writing the code, and never print anything.",
 }
 TASK: ChatMessage = {
     "role": "user",
@@ -137,6 +138,7 @@ async def test_shared_prefixes_and_n_completions_match_a_cold_model(gguf_path: P
         },
         {"role": "user", "content": "It fails on 'A man, a plan, a canal: Panama'. Fix it."},
     ]
+    # Shares only the system prompt (more than one 64-token slice) with the others.
     other: list[ChatMessage] = [SYSTEM, {"role": "user", "content": "Rate this code: x = 1"}]
     requests = [
         ([SYSTEM, TASK], SamplingParams(temperature=0.8, max_tokens=40, seed=5, n=2)),

@@ -15,8 +15,9 @@ positions; with ``reuse_prefix`` (the default) a copy keeps the KV cache of the 
 full slices and reuses it up to the last slice boundary the new prompt shares, evaluating the rest
 in the same slices, so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts
 the tokens served that way). ``LocalModelPool`` sends each request to the idle copy whose last
-conversation shares the longest prefix with it. The identity (file name, size and a hash of the first MiB) is known without loading the model, so a
-run served entirely from the response cache never loads it.
+conversation shares the longest prefix with it. The identity (file name, size and a hash of the
+first MiB) is known without loading the model, so a run served entirely from the response cache
+never loads it.
 
 Every failure a user can cause (llama-cpp-python missing, no model file, a file that is not a
 GGUF model) is a ``ModelUnavailable`` with a one-line message; llama.cpp's own logging is kept
