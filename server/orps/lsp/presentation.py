@@ -100,7 +100,7 @@ def action_title(candidate: CandidateView, baseline: bool = True) -> str:
     return f"ORPS #{candidate.rank}: " + " · ".join(parts)
 
 
-def lens_summary(payload: CandidatesPayload) -> str | None:
+def lens_summary(payload: CandidatesPayload) -> str:
     """While searching: the progress line; after: the verdict (``ORPS: #1 is 3.2× faster ...``)."""
     if payload.running:
         progress = payload.progress
@@ -108,7 +108,7 @@ def lens_summary(payload: CandidatesPayload) -> str | None:
     if not payload.candidates:
         reason = payload.empty_reason or payload.stopped or "stopped"
         return f"ORPS: no candidate ({reason})"
-    return f"ORPS: {payload.verdict}" if payload.verdict else None
+    return f"ORPS: {payload.verdict or f'{len(payload.candidates)} candidate(s)'}"
 
 
 def progress_line(progress: Progress) -> str:
