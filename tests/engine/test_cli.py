@@ -349,3 +349,67 @@ def test_generated_tests_are_labelled_and_saved(tmp_path: Path, scripted: Script
     assert json.loads(off.stdout)["generated_tests"] == []
     roles = {str(r["messages"][0]["content"]).split("\n")[0] for r in scripted.requests[before:]}
     assert roles <= {"Role: programmer", "Role: critic"}
+
+
+MARKUP = 'def area(r: float) -> float:\n    raise ValueError("[/oops] [bold]x \\x1b[2J\\x1b]0;title\\x07")\n'
+
+
+def test_candidate_text_is_escaped_in_the_table(project: Path, scripted: ScriptedServer) -> None:
+    scripted.load({"programmer": [programmer(MARKUP)], "critic": [critic(2)]})
+    proc = run_orps(
+        "refine",
+        "geo.py::area",
+        "--children",
+        "1",
+        "--rounds",
+        "0",
+        *_endpoint(scripted),
+        cwd=project,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "MarkupError" not in proc.stderr
+    assert "[/oops] [bold]x" in proc.stdout  # shown as written, not read as markup
+    assert "\x1b" not in proc.stdout and "\\x1b[2J" in proc.stdout and "\\x07" in proc.stdout
+
+
+FAST = '''import math
+
+
+def area(r: float) -> float:
+    """Area of a circle of radius r."""
+    return math.pi * r * r
+'''
+
+
+SLOW = (
+    "def area(r: float) -> float:\n"
+    "    total = 0.0\n"
+    "    for _ in range(20000):\n"
+    "        total += 0.0\n"
+    "    return math.pi * r * r + total\n"
+)
+
+
+def test_the_current_code_is_a_row_and_stays_best_when_faster(
+    project: Path, scripted: ScriptedServer
+) -> None:
+    (project / "geo.py").write_text(FAST)
+    (project / "test_geo.py").write_text(
+        "import math\nfrom geo import area\n\n\ndef test_area():\n    assert area(2.0) == 4 * math.pi\n"
+    )
+    scripted.load({"programmer": [programmer(SLOW), programmer(BAD)], "critic": [critic(4)]})
+    args = ("refine", "geo.py::area", "--children", "2", "--rounds", "0", *_endpoint(scripted))
+    proc = run_orps(*args, "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["baseline"] == "current" and result["current"]["origin"] == "current"
+    assert not any(c["preferred"] for c in result["candidates"])
+    assert result["verdict"].startswith("the current code stays best")
+    bad = next(c for c in result["candidates"] if "3 * r * r" in c["code"])
+    assert bad["fails_current_tests"] and bad["speedup"] is None
+
+    proc = run_orps(*args, "--apply", cwd=project)
+    assert proc.returncode == 1 and "not applied: the current code stays best" in proc.stderr
+    assert "current" in proc.stdout and "baseline" in proc.stdout
+    assert "fails 1 current test(s)" in proc.stdout
+    assert (project / "geo.py").read_text() == FAST

@@ -3,8 +3,8 @@ the current code passes; ties within noise; at most one preferred candidate; one
 
 from __future__ import annotations
 
-from orps.search.comparison import compare_with_current, judge_result, verdict
-from orps.search.records import Candidate, Origin, SearchResult
+from orps.search.comparison import compare_with_current, judge, judge_result, verdict
+from orps.search.records import Candidate, Origin, RankingChanged, SearchResult
 from orps.search.scoring import apply_report, summarize
 from orps_sandbox import ExecutionReport, ExecutionStatus, TestResult, TestStatus
 
@@ -91,3 +91,14 @@ def test_with_a_stub_there_is_no_baseline() -> None:
     assert final.candidates[0].ratio_text == "" and final.candidates[0].speedup is None
     assert final.verdict == "no baseline: the function is a stub; #1 passes 3/3 tests"
     assert verdict([], None) == "no baseline: the function is a stub; no candidate yet"
+
+
+def test_candidates_not_yet_run_never_appear() -> None:
+    waiting = Candidate(id="waiting", code="def f():\n    return 0\n")
+    ran = measured("ran", {"tiny": 500, "small": 5_000, "big": 500_000_000})
+    event = RankingChanged(
+        ranked=[summarize(waiting, 1, CURRENT), summarize(ran, 2, CURRENT)],
+        current=summarize(CURRENT, 0, CURRENT),
+    )
+    judge(event)
+    assert [(c.id, c.rank, c.preferred) for c in event.ranked] == [("ran", 1, True)]

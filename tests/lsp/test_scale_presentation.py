@@ -93,7 +93,7 @@ def test_the_lens_shows_the_runtime_at_the_largest_scale_and_the_growth() -> Non
         ScalePoint(scale=65_536, runtime_ns=1_200_000),
     ]
     text = lens_summary(payload(candidates=[view(scaling=points, growth=1.0)]))
-    assert text is not None and text.startswith("best: 1.20 ms at n = 65,536, ≈ n^1.0")
+    assert text is not None and "best: 1.20 ms at n = 65,536, ≈ n^1.0" in text
     plain = lens_summary(payload(candidates=[view()]))
     assert plain is not None and plain.startswith("best: 2.0 µs")
 

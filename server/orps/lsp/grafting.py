@@ -48,6 +48,12 @@ def candidate_function(code: str, name: str) -> FunctionNode | None:
     return next((f for f in functions if f.name == name), functions[0] if functions else None)
 
 
+def first_line(statement: ast.stmt) -> int:
+    """A statement's first line, its decorators included."""
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
+
+
 def is_docstring(statement: ast.stmt) -> bool:
     return (
         isinstance(statement, ast.Expr)
@@ -160,7 +166,7 @@ def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -
     kept = [s for s in statements if s.lineno not in skipped]
     if not kept:
         return Graft(body=f"{body_indent}pass\n", imports=hoisted, signature=signature)
-    first = min(s.lineno for s in kept)
+    first = min(first_line(s) for s in kept)
     last = max(s.end_lineno or s.lineno for s in kept)
     source_indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
     body: list[str] = []

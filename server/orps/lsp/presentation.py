@@ -101,7 +101,7 @@ def action_title(candidate: CandidateView, baseline: bool = True) -> str:
     return f"ORPS #{candidate.rank}: " + " · ".join(parts)
 
 
-def lens_summary(payload: CandidatesPayload) -> str | None:
+def lens_summary(payload: CandidatesPayload) -> str:
     """While searching: the progress line; after: the verdict (``ORPS: #1 is 3.2× faster ...``)."""
     if payload.running:
         progress = payload.progress
@@ -110,11 +110,9 @@ def lens_summary(payload: CandidatesPayload) -> str | None:
         reason = payload.empty_reason or payload.stopped or "stopped"
         return f"ORPS: no candidate ({reason})"
     best = next((c for c in payload.candidates if c.preferred), payload.candidates[0])
+    text = f"ORPS: {payload.verdict or f'{len(payload.candidates)} candidate(s)'}"
     scale = scale_phrase(best)
-    text = f"ORPS: {payload.verdict}" if payload.verdict else ""
-    if scale:
-        return f"{text or 'ORPS'} · {scale}"
-    return text or None
+    return f"{text} · best: {scale}" if scale else text
 
 
 def progress_line(progress: Progress) -> str:

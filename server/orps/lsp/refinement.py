@@ -41,6 +41,7 @@ from orps.project.target import FunctionTarget
 from orps.search.comparison import empty_reason, verdict
 from orps.search.records import (
     Candidate,
+    Origin,
     ProgressReported,
     RankingChanged,
     SearchFinished,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0  # how long a superseded search may take to wind down before we move on
+RERUN_CANCELLED = "the re-run was cancelled; the previous result is shown"
 PROGRESS_INTERVAL_S = 0.25  # at most one progress-only orps/candidates per function this often
 
 
@@ -379,9 +381,8 @@ class Refinements:
         payload.search_id = search_id
         payload.running = False
         payload.stopped = "cancelled"
-        payload.verdict = (
-            f"the re-run was cancelled; the previous result is shown ({earlier.payload.verdict})"
-        )
+        if not payload.verdict.startswith(RERUN_CANCELLED):
+            payload.verdict = f"{RERUN_CANCELLED} ({payload.verdict})"
         earlier.payload = payload
         self.records[earlier.key] = earlier
         return earlier
@@ -473,8 +474,10 @@ class Refinements:
             f"#{chosen.rank} was accepted and is now the current code; "
             "refine again to compare the other candidates with it"
         )
+        engine = next((c for c in record.candidates if c.id == candidate_id), None)
         record.candidates = [c for c in record.candidates if c.id != candidate_id]
-        record.current = None
+        # Re-runs against changed tests now measure the accepted code as the current code.
+        record.current = engine.model_copy(update={"origin": Origin.CURRENT}) if engine else None
         self.send(record)
 
     def _handle(self, record: FunctionRecord, search_id: str, event: object) -> None:

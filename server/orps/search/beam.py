@@ -308,6 +308,7 @@ class Search:
     async def _expand(self, parents: Sequence[Node | None], round_number: int) -> list[Node]:
         """Generate N children per parent, execute and critique them; return the new beam."""
         self._round = round_number
+        self._report_progress()  # the round changed: say so before its replies arrive
         requests: list[tuple[Node | None, str, int]] = []
         for parent in parents:
             for _ in range(self.config.children):
@@ -360,6 +361,7 @@ class Search:
         except ModelError:
             self.llm.release(critic_reserved)
             raise
+        self._report_progress()  # one more call used
         reasoning, block = split_reply(reply)
         code = extract_function(block, self.target) if block is not None else None
         if code is None:

@@ -160,11 +160,22 @@ def judge_result(result: SearchResult) -> None:
     result.verdict = verdict(result.candidates, result.current)
 
 
+def ran_only(ranked: list[CandidateSummary]) -> None:
+    """Drop (in place) candidates not yet run in the sandbox, renumbering the ranks."""
+    ran = [c for c in ranked if c.status != "not_run"]
+    for number, candidate in enumerate(ran, start=1):
+        candidate.rank = number
+    ranked[:] = ran
+
+
 def judge(event: SearchEvent) -> None:
-    """Mark the preferred candidate in the ranked lists an event carries (in place)."""
+    """Keep only candidates that ran, and mark the preferred one, in the ranked lists an event
+    carries (in place)."""
     if isinstance(event, RankingChanged):
+        ran_only(event.ranked)
         mark_preferred(event.ranked, event.current)
     elif isinstance(event, SearchFinished):
+        ran_only(event.result.candidates)
         judge_result(event.result)
 
 
