@@ -136,7 +136,7 @@ def total(values):
     """Sum of the values."""
     result = 0
     for value in sorted(values):
-        result = result + value * 1
+        result = result + sum([value, 0])
     return result
 \`\`\``;
 
