@@ -10,7 +10,8 @@
  * checks the file on disk and that the views moved on (the accepted code is current, the diff
  * preview closed). Then a second function that is already fast (`total`): every candidate is
  * slower or fails, so the panel must say the current code stays best; accepting a failing
- * candidate asks for confirmation (declined first: the file stays; then confirmed).
+ * candidate asks for confirmation (declined first: the file stays; then confirmed). Last, a
+ * server restart: the panel says the results were restored, and Accept works again.
  *
  * Environment: ORPS_PYTHON (a Python with orps installed), ORPS_VSIX (the package), ORPS_ROOT
  * (the repository), ORPS_SCREENSHOT (where the screenshot goes), CHROMIUM (default
@@ -135,7 +136,7 @@ def total(values):
     """Sum of the values."""
     result = 0
     for value in sorted(values):
-        result = result + value * 1
+        result = result + sum([value, 0])
     return result
 \`\`\``;
 
@@ -661,6 +662,35 @@ async function main() {
     });
     step(`confirmed: fast.py now holds the failing candidate:\n${forced}`);
     await shoot('after-confirmed-accept.png');
+
+    // A restart keeps the results: the extension hands them back (orps/restore), the panel says
+    // so, and Accept works against the new server.
+    await page.locator('.monaco-editor .view-lines', { hasText: 'def total' }).first().click();
+    await palette('ORPS: Restart Server');
+    step('ran "ORPS: Restart Server"');
+    await waitFor(
+      'the panel to say the results were restored',
+      async () => /these results were restored/.test((await webview.locator('.notice').textContent().catch(() => '')) || ''),
+      120_000,
+    ).catch(async (err) => {
+      await shoot('failure-restore.png');
+      throw err;
+    });
+    step(`restored: "${(await webview.locator('.notice').textContent())?.trim()}"; status "${(await webview.locator('.status-text').textContent())?.trim()}"`);
+    const remaining = webview.locator('section.candidate', { hasText: 'passes all' }).first();
+    await remaining.locator('button.accept').click();
+    const afterRestore = await waitFor(
+      'fast.py to hold the candidate accepted after the restart',
+      () => {
+        const text = fs.readFileSync(fastPy, 'utf8');
+        return text.includes('sorted(values)') ? text : undefined;
+      },
+      60_000,
+    ).catch(async (err) => {
+      await shoot('failure-accept-after-restore.png');
+      throw err;
+    });
+    step(`accepted after the restart: fast.py now holds:\n${afterRestore}`);
   } catch (err) {
     await shoot('failure.png');
     const logs = findFiles(userData, /ORPS\.log$|exthost\.log$/);

@@ -17,7 +17,7 @@ export function pickItems(payload: CandidatesPayload): PickItem[] {
     const stays = model.verdictKind === 'current' ? ' · stays best' : '';
     items.push({
       label: `$(circle-large-filled) current  ${current.testsText}${stays}`,
-      description: `${current.runtimeText}${current.noiseText ? ` ${current.noiseText}` : ''} ${current.runtimeCaption} · ${current.memoryText}`,
+      description: `${current.runtimeText}${current.noiseText ? ` ${current.noiseText}` : ''} · ${current.memoryText} · runtime ${current.runtimeCaption}`,
       detail: 'The code in the editor now (not selectable)',
     });
   }

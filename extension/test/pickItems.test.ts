@@ -14,7 +14,7 @@ test('quick pick: the current code first, then the candidates with the server\'s
   assert.equal(items.length, 3);
   assert.equal(items[0].id, undefined, 'the current row is not selectable');
   assert.equal(items[0].label, '$(circle-large-filled) current  5/5 tests');
-  assert.equal(items[0].description, '4.00 ms ± 10.0 µs on the 5 tests it passes · 2.0 MiB');
+  assert.equal(items[0].description, '4.00 ms ± 10.0 µs · 2.0 MiB · runtime on the 5 tests it passes');
   assert.equal(items[1].id, 'c1');
   assert.equal(items[1].label, '$(star-full) #1  5/5 tests · 4.0× faster · preferred');
   assert.equal(items[1].description, '5.00 ms ± 10.0 µs (current 20.00 ms) · 2.0 MiB · +4 −3 lines');
