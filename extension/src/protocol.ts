@@ -54,6 +54,9 @@ export interface Candidate {
   status: string;
   failures: string[];
   speedupVsCurrent: number | null;
+  /** Runtimes at growing input scales and their log-log slope (docs/protocol.md). */
+  scaling?: { scale: number; runtimeNs: number }[];
+  growth?: number | null;
 }
 
 export interface CandidatesPayload {
@@ -71,6 +74,8 @@ export interface CandidatesPayload {
   currentCode: string;
   current: Candidate | null;
   candidates: Candidate[];
+  /** Why runtimes at scale are missing, when they are. */
+  scaleNote?: string | null;
 }
 
 export interface RunningSearch {
@@ -130,6 +135,7 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
     currentCode: p.currentCode ?? '',
     current: p.current ? normaliseCandidate(p.current) : null,
     candidates: Array.isArray(p.candidates) ? p.candidates.map(normaliseCandidate) : [],
+    scaleNote: typeof p.scaleNote === 'string' ? p.scaleNote : null,
   };
 }
 
@@ -152,6 +158,8 @@ function normaliseCandidate(raw: Partial<Candidate>): Candidate {
     status: raw.status ?? '',
     failures: Array.isArray(raw.failures) ? raw.failures.map(String) : [],
     speedupVsCurrent: num(raw.speedupVsCurrent),
+    scaling: Array.isArray(raw.scaling) ? raw.scaling : [],
+    growth: num(raw.growth),
   };
 }
 

@@ -28,6 +28,10 @@ export const SERVER_SETTING_KEYS = [
   'timeoutSeconds',
   'memoryLimitMb',
   'requestTimeoutSeconds',
+  'generateTests',
+  'generateTestsBelow',
+  'scale',
+  'maxScale',
   'cache',
   'cacheDir',
 ] as const;

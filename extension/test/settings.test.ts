@@ -34,6 +34,10 @@ const SERVER_DEFAULTS: Record<string, unknown> = {
   timeoutSeconds: 5,
   memoryLimitMb: 1024,
   requestTimeoutSeconds: 120,
+  generateTests: true,
+  generateTestsBelow: 5,
+  scale: true,
+  maxScale: 1048576,
   cache: true,
   cacheDir: null,
 };
