@@ -15,11 +15,13 @@ a pytest file the user then owns.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orps.project.target import FunctionTarget
+from orps.search.extraction import FENCE as _FENCE
 from orps.search.extraction import split_reply
 from orps.search.records import GENERATED_TEST_PREFIX, Candidate, GeneratedTest
 from orps_sandbox import TestKind, TestSpec, TestStatus
@@ -41,6 +43,11 @@ class _Parsed:
 
 
 def _reply_block(reply: str) -> str | None:
+    """The first fenced block with a test function (small models often write the function
+    under test first), else the first block that defines anything."""
+    for match in _FENCE.finditer(reply):
+        if re.search(r"^\s*def\s+test", match.group(1), re.MULTILINE):
+            return textwrap.dedent(match.group(1))
     _, block = split_reply(reply)
     return textwrap.dedent(block) if block is not None else None
 
