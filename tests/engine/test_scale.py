@@ -17,8 +17,9 @@ from orps.model.openai_compat import OpenAICompatibleModel
 from orps.project.discovery import discover_tests
 from orps.project.target import load_target
 from orps.search.beam import Search, SearchConfig
+from orps.search.generated_tests import parse_tests
 from orps.search.records import ScalePoint, SearchFinished, SearchResult, Warned
-from orps.search.scaling import growth
+from orps.search.scaling import growth, parse_generator
 from orps_sandbox import Limits, Sandbox
 from tests.support.replies import critic, programmer
 from tests.support.scripted_server import ScriptedServer
@@ -228,3 +229,24 @@ def test_growth_is_the_log_log_slope() -> None:
     assert growth(points(2.0)) == pytest.approx(2.0, abs=0.01)
     assert growth(points(0.0)) == pytest.approx(0.0, abs=0.01)
     assert growth(points(1.0)[:1]) is None
+
+
+def test_the_block_with_the_tests_or_the_generator_is_read() -> None:
+    reply = (
+        "First the function:\n```python\ndef count_vowels(text):\n    return 0\n```\n"
+        "Then the tests:\n```python\nfrom mod import count_vowels\n\n"
+        "def test_empty():\n    assert count_vowels('') == 0\n\n"
+        "def test_fixture(tmp_path):\n    assert tmp_path\n```\n"
+    )
+    imports, tests = parse_tests(reply)
+    assert imports == "from mod import count_vowels"
+    assert [t.name for t in tests] == ["test_empty"]  # a test taking fixtures is not plain
+    assert parse_tests("no code at all") == ("", [])
+    generator = parse_generator(
+        "```python\ndef count_vowels(text):\n    return 0\n```\n"
+        "```python\nimport random\n\ndef perf_input(scale: int) -> tuple:\n"
+        "    return ('a' * scale,)\n\nprint('side effect')\n```"
+    )
+    assert generator is not None and "def perf_input" in generator and "import random" in generator
+    assert "print" not in generator  # top-level statements other than defs are left out
+    assert parse_generator("```python\ndef other(): pass\n```") is None
