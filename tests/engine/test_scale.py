@@ -250,3 +250,35 @@ def test_the_block_with_the_tests_or_the_generator_is_read() -> None:
     assert generator is not None and "def perf_input" in generator and "import random" in generator
     assert "print" not in generator  # top-level statements other than defs are left out
     assert parse_generator("```python\ndef other(): pass\n```") is None
+
+
+SORTING = (
+    "def has_duplicates(xs: list[int]) -> bool:\n"
+    "    ys = sorted(xs)\n"
+    "    return any(a == b for a, b in zip(ys, ys[1:]))\n"
+)
+SHORT_SIGHTED = (  # passes the doctests, but only looks at the first 100 values
+    "def has_duplicates(xs: list[int]) -> bool:\n"
+    "    head = xs[:100]\n"
+    "    return len(set(head)) < len(head)\n"
+)
+LATE_DUPLICATE = (
+    "```python\ndef perf_input(scale: int) -> tuple:\n    return (list(range(scale)) + [0],)\n```"
+)
+
+
+async def test_a_candidate_whose_outputs_at_scale_differ_is_flagged(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    scripted.load(
+        {
+            "input_generator": [LATE_DUPLICATE],
+            "programmer": [programmer(LINEAR), programmer(SORTING), programmer(SHORT_SIGHTED)],
+            "critic": [critic(4)],
+        }
+    )
+    config = SearchConfig(beam_width=3, children=3, rounds=0, scale=True, max_scale=1 << 14)
+    result, _ = await _search(tmp_path, scripted, DUPLICATES, "has_duplicates", config)
+    assert all(c.tests_passed == c.tests_total == 2 for c in result.candidates)
+    flagged = [c for c in result.candidates if c.scale_outlier]
+    assert [("head" in c.code) for c in flagged] == [True]
