@@ -72,6 +72,7 @@ async def one_task(engine: Engine, task: Any, settings: Settings) -> dict[str, A
             "kept": t.kept,
             "reason": t.reason,
             "passes_reference": right.get(t.id),
+            "source": t.source,
         }
         for t in result.generated_tests
     ]
