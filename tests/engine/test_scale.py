@@ -17,7 +17,7 @@ from orps.model.openai_compat import OpenAICompatibleModel
 from orps.project.discovery import discover_tests
 from orps.project.target import load_target
 from orps.search.beam import Search, SearchConfig
-from orps.search.generated_tests import parse_tests
+from orps.search.generated_tests import GeneratedSuite, parse_tests
 from orps.search.records import ScalePoint, SearchFinished, SearchResult, Warned
 from orps.search.scaling import growth, parse_generator
 from orps_sandbox import Limits, Sandbox
@@ -282,3 +282,23 @@ async def test_a_candidate_whose_outputs_at_scale_differ_is_flagged(
     assert all(c.tests_passed == c.tests_total == 2 for c in result.candidates)
     flagged = [c for c in result.candidates if c.scale_outlier]
     assert [("head" in c.code) for c in flagged] == [True]
+
+
+def test_a_test_contradicting_an_assert_in_the_docstring_is_dropped(tmp_path: Path) -> None:
+    source = (
+        "def largest(nums: list, n: int) -> list:\n"
+        '    """The n largest, in descending order.\n'
+        "    assert largest([25, 35, 22, 85], 2) == [85, 35]\n"
+        '    """\n'
+        "    ...\n"
+    )
+    target = load_target(_project(tmp_path, source), "largest")
+    reply = (
+        "```python\nfrom mod import largest\n\n"
+        "def test_wrong():\n    assert largest([25, 35, 22, 85], 2) == [85, 35, 22]\n\n"
+        "def test_other():\n    assert largest([1, 2], 1) == [2]\n```"
+    )
+    suite = GeneratedSuite.from_reply(reply, target, [])
+    kept = {t.id: t.kept for t in suite.tests}
+    assert kept == {"generated:test_wrong": False, "generated:test_other": True}
+    assert "contradicts the docstring" in suite.tests[0].reason
