@@ -72,6 +72,7 @@ async def one_task(engine: Engine, task: Any, settings: Settings) -> dict[str, A
             "kept": t.kept,
             "reason": t.reason,
             "passes_reference": right.get(t.id),
+            "source": t.source,
         }
         for t in result.generated_tests
     ]
@@ -96,6 +97,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         rounds=args.rounds,
         scale=False,
         concurrency=1,
+        max_tokens=args.max_tokens,
     )
     rows: list[dict[str, Any]] = []
     async with Engine.open(settings) as engine:
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=lambda s: s.split(","), help="task ids, comma-separated")
     parser.add_argument("--limit", type=int, default=3, help="first N tasks of each dataset (3)")
     parser.add_argument("--max-calls", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=1500, help="new tokens per call (1500)")
     parser.add_argument("--children", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())

@@ -8,10 +8,16 @@ import { Disposable, Host, PanelMessage, WebviewPanelHandle } from './host';
 import { renderBody, renderShell, makeNonce } from './panelHtml';
 import { buildPanelModel } from './panelModel';
 import { CandidatesPayload, FunctionRef, functionKey } from './protocol';
+import { scalingCard } from './scalingChart';
 
 export interface PanelActions {
   accept(ref: FunctionRef, candidateId: string): Promise<boolean>;
   cancel(ref: FunctionRef): Promise<void>;
+}
+
+/** The panel's cards, then the runtime-against-scale chart (empty when nothing was measured). */
+function panelBody(payload: CandidatesPayload, notice = ''): string {
+  return renderBody(buildPanelModel(payload, notice)) + scalingCard(payload);
 }
 
 export class ComparisonPanel implements Disposable {
@@ -45,7 +51,7 @@ export class ComparisonPanel implements Disposable {
       const panel = this.host.createPanel(title);
       this.panel = panel;
       const nonce = makeNonce((n) => this.host.randomBytes(n));
-      panel.setHtml(renderShell(renderBody(buildPanelModel(payload, this.store.notice(payload))), nonce, panel.cspSource, title));
+      panel.setHtml(renderShell(panelBody(payload, this.store.notice(payload)), nonce, panel.cspSource, title));
       panel.onMessage((message) => void this.onMessage(message));
       panel.onDispose(() => {
         if (this.panel === panel) {
@@ -60,7 +66,7 @@ export class ComparisonPanel implements Disposable {
   }
 
   private render(payload: CandidatesPayload): void {
-    void this.panel?.postMessage({ type: 'render', html: renderBody(buildPanelModel(payload, this.store.notice(payload))) });
+    void this.panel?.postMessage({ type: 'render', html: panelBody(payload, this.store.notice(payload)) });
   }
 
   private onPayload(payload: CandidatesPayload): void {

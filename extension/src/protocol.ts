@@ -73,6 +73,9 @@ export interface Candidate {
   preferred: boolean;
   /** Fails at least one test the current code passes. */
   failsCurrentTests: boolean;
+  /** Runtimes at growing input scales and their log-log slope (docs/protocol.md). */
+  scaling?: { scale: number; runtimeNs: number }[];
+  growth?: number | null;
 }
 
 export type Baseline = 'current' | 'none';
@@ -98,6 +101,8 @@ export interface CandidatesPayload {
   verdict: string;
   /** Why there are no candidates (replies without code, duplicates, cache replay, ...). */
   emptyReason: string | null;
+  /** Why runtimes at scale are missing, when they are. */
+  scaleNote?: string | null;
 }
 
 export interface RunningSearch {
@@ -199,6 +204,7 @@ export function normalisePayload(raw: unknown): CandidatesPayload | undefined {
     baseline: p.baseline === 'none' ? 'none' : p.current ? 'current' : 'none',
     verdict: typeof p.verdict === 'string' ? p.verdict : '',
     emptyReason: typeof p.emptyReason === 'string' && p.emptyReason ? p.emptyReason : null,
+    scaleNote: typeof p.scaleNote === 'string' ? p.scaleNote : null,
   };
 }
 
@@ -231,6 +237,8 @@ function normaliseCandidate(raw: Partial<Candidate>): Candidate {
     ratioText: typeof raw.ratioText === 'string' ? raw.ratioText : '',
     preferred: raw.preferred === true,
     failsCurrentTests: raw.failsCurrentTests === true,
+    scaling: Array.isArray(raw.scaling) ? raw.scaling : [],
+    growth: num(raw.growth),
   };
 }
 

@@ -17,8 +17,9 @@ from orps.model.openai_compat import OpenAICompatibleModel
 from orps.project.discovery import discover_tests
 from orps.project.target import load_target
 from orps.search.beam import Search, SearchConfig
+from orps.search.generated_tests import GeneratedSuite, parse_tests
 from orps.search.records import ScalePoint, SearchFinished, SearchResult, Warned
-from orps.search.scaling import growth
+from orps.search.scaling import growth, parse_generator
 from orps_sandbox import Limits, Sandbox
 from tests.support.replies import critic, programmer
 from tests.support.scripted_server import ScriptedServer
@@ -228,3 +229,76 @@ def test_growth_is_the_log_log_slope() -> None:
     assert growth(points(2.0)) == pytest.approx(2.0, abs=0.01)
     assert growth(points(0.0)) == pytest.approx(0.0, abs=0.01)
     assert growth(points(1.0)[:1]) is None
+
+
+def test_the_block_with_the_tests_or_the_generator_is_read() -> None:
+    reply = (
+        "First the function:\n```python\ndef count_vowels(text):\n    return 0\n```\n"
+        "Then the tests:\n```python\nfrom mod import count_vowels\n\n"
+        "def test_empty():\n    assert count_vowels('') == 0\n\n"
+        "def test_fixture(tmp_path):\n    assert tmp_path\n```\n"
+    )
+    imports, tests = parse_tests(reply)
+    assert imports == "from mod import count_vowels"
+    assert [t.name for t in tests] == ["test_empty"]  # a test taking fixtures is not plain
+    assert parse_tests("no code at all") == ("", [])
+    generator = parse_generator(
+        "```python\ndef count_vowels(text):\n    return 0\n```\n"
+        "```python\nimport random\n\ndef perf_input(scale: int) -> tuple:\n"
+        "    return ('a' * scale,)\n\nprint('side effect')\n```"
+    )
+    assert generator is not None and "def perf_input" in generator and "import random" in generator
+    assert "print" not in generator  # top-level statements other than defs are left out
+    assert parse_generator("```python\ndef other(): pass\n```") is None
+
+
+SORTING = (
+    "def has_duplicates(xs: list[int]) -> bool:\n"
+    "    ys = sorted(xs)\n"
+    "    return any(a == b for a, b in zip(ys, ys[1:]))\n"
+)
+SHORT_SIGHTED = (  # passes the doctests, but only looks at the first 100 values
+    "def has_duplicates(xs: list[int]) -> bool:\n"
+    "    head = xs[:100]\n"
+    "    return len(set(head)) < len(head)\n"
+)
+LATE_DUPLICATE = (
+    "```python\ndef perf_input(scale: int) -> tuple:\n    return (list(range(scale)) + [0],)\n```"
+)
+
+
+async def test_a_candidate_whose_outputs_at_scale_differ_is_flagged(
+    tmp_path: Path, scripted: ScriptedServer
+) -> None:
+    scripted.load(
+        {
+            "input_generator": [LATE_DUPLICATE],
+            "programmer": [programmer(LINEAR), programmer(SORTING), programmer(SHORT_SIGHTED)],
+            "critic": [critic(4)],
+        }
+    )
+    config = SearchConfig(beam_width=3, children=3, rounds=0, scale=True, max_scale=1 << 14)
+    result, _ = await _search(tmp_path, scripted, DUPLICATES, "has_duplicates", config)
+    assert all(c.tests_passed == c.tests_total == 2 for c in result.candidates)
+    flagged = [c for c in result.candidates if c.scale_outlier]
+    assert [("head" in c.code) for c in flagged] == [True]
+
+
+def test_a_test_contradicting_an_assert_in_the_docstring_is_dropped(tmp_path: Path) -> None:
+    source = (
+        "def largest(nums: list, n: int) -> list:\n"
+        '    """The n largest, in descending order.\n'
+        "    assert largest([25, 35, 22, 85], 2) == [85, 35]\n"
+        '    """\n'
+        "    ...\n"
+    )
+    target = load_target(_project(tmp_path, source), "largest")
+    reply = (
+        "```python\nfrom mod import largest\n\n"
+        "def test_wrong():\n    assert largest([25, 35, 22, 85], 2) == [85, 35, 22]\n\n"
+        "def test_other():\n    assert largest([1, 2], 1) == [2]\n```"
+    )
+    suite = GeneratedSuite.from_reply(reply, target, [])
+    kept = {t.id: t.kept for t in suite.tests}
+    assert kept == {"generated:test_wrong": False, "generated:test_other": True}
+    assert "contradicts the docstring" in suite.tests[0].reason

@@ -30,6 +30,10 @@ SCRIPTED_SETTINGS: dict[str, Any] = {
     "rounds": 1,
     "maxCalls": 12,
     "timeoutSeconds": 5,
+    # The test writer and the input generator have their own tests (tests/engine/test_scale.py);
+    # here their empty scripted replies would only add calls and warnings.
+    "generateTests": False,
+    "scale": False,
 }
 
 STUB_MODULE = '''\

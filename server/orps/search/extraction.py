@@ -16,6 +16,7 @@ import textwrap
 from orps.project.target import FunctionNode, FunctionTarget
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+FENCE = _FENCE  # a fenced block, optionally tagged python: group 1 is its text
 _OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)$", re.DOTALL | re.IGNORECASE)
 
 

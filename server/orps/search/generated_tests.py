@@ -15,11 +15,13 @@ a pytest file the user then owns.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orps.project.target import FunctionTarget
+from orps.search.extraction import FENCE as _FENCE
 from orps.search.extraction import split_reply
 from orps.search.records import GENERATED_TEST_PREFIX, Candidate, GeneratedTest
 from orps_sandbox import TestKind, TestSpec, TestStatus
@@ -41,6 +43,11 @@ class _Parsed:
 
 
 def _reply_block(reply: str) -> str | None:
+    """The first fenced block with a test function (small models often write the function
+    under test first), else the first block that defines anything."""
+    for match in _FENCE.finditer(reply):
+        if re.search(r"^\s*def\s+test", match.group(1), re.MULTILINE):
+            return textwrap.dedent(match.group(1))
     _, block = split_reply(reply)
     return textwrap.dedent(block) if block is not None else None
 
@@ -128,6 +135,25 @@ def known_answers(tests: Sequence[TestSpec], name: str) -> dict[str, object]:
     return answers
 
 
+def docstring_answers(docstring: str, name: str) -> dict[str, object]:
+    """What ``assert name(...) == value`` lines written in the docstring (MBPP's style of
+    example, not a doctest) say ``name`` returns."""
+    answers: dict[str, object] = {}
+    for line in docstring.splitlines():
+        text = line.strip()
+        if not text.startswith("assert "):
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert):
+            pair = _call_and_value(tree.body[0].test, name)
+            if pair is not None:
+                answers[pair[0]] = pair[1]
+    return answers
+
+
 def contradiction(parsed: _Parsed, answers: dict[str, object], name: str) -> str | None:
     """The reason a test contradicts a docstring example or a user test, or None."""
     for node in parsed.asserts:
@@ -158,7 +184,10 @@ class GeneratedSuite:
         cls, reply: str, target: FunctionTarget, visible: Sequence[TestSpec]
     ) -> GeneratedSuite:
         imports, parsed = parse_tests(reply)
-        answers = known_answers(visible, target.name)
+        answers = {
+            **docstring_answers(target.docstring or "", target.name),
+            **known_answers(visible, target.name),
+        }
         suite = cls(imports=imports)
         for item in parsed:
             test_id = f"{GENERATED_TEST_PREFIX}{item.name}"

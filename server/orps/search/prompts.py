@@ -111,7 +111,10 @@ def test_writer_messages(target: FunctionTarget) -> list[ChatMessage]:
         f"The function `{target.name}` in module `{target.module_name}`:\n"
         f"```python\n{target.dedented_source.rstrip()}\n```\n\n"
         f"Import it with: `from {target.module_name} import {target.name}`\n\n"
-        "Write the tests now, in one ```python block."
+        f"Do not implement `{target.name}`: write only tests. Start your reply exactly like "
+        "this, and continue with more test functions:\n"
+        f"```python\nfrom {target.module_name} import {target.name}\n\n\n"
+        f"def test_{target.name}_"
     )
     return [
         {"role": "system", "content": TEST_WRITER_SYSTEM},
@@ -124,7 +127,8 @@ def input_generator_messages(target: FunctionTarget) -> list[ChatMessage]:
     user = (
         f"The function `{target.name}`:\n"
         f"```python\n{target.dedented_source.rstrip()}\n```\n\n"
-        "Write `perf_input(scale)` now, in one ```python block."
+        f"Do not implement `{target.name}`: write only the input generator. Start your reply "
+        "exactly like this:\n```python\ndef perf_input(scale: int) -> tuple:\n"
     )
     return [
         {"role": "system", "content": INPUT_GENERATOR_SYSTEM},

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from orps.project.target import FunctionTarget
-from orps.search.extraction import split_reply
+from orps.search.extraction import FENCE, split_reply
 from orps.search.records import Candidate, ScalePoint
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
 
@@ -89,7 +89,9 @@ for _orps_s in {scales}:
 
 def parse_generator(reply: str) -> str | None:
     """The generator's source (imports, helpers and ``perf_input``) or None if there is none."""
-    _, block = split_reply(reply)
+    blocks = [m.group(1) for m in FENCE.finditer(reply) if "def perf_input" in m.group(1)]
+    _, first = split_reply(reply)
+    block = blocks[0] if blocks else first
     if block is None:
         return None
     block = textwrap.dedent(block)
