@@ -73,7 +73,7 @@ test('the chart is an svg with one line per series, log-log', () => {
 test('the card has a legend with growths and escapes the note', () => {
   const card = scalingCard(payload({ scaleNote: 'perf_input <broke>; runtimes are from the tests only' }));
   assert.match(card, /Runtime against input size/);
-  assert.match(card, /#1: 40 µs at n = 4,096, ≈ n\^1\.0/);
+  assert.match(card, /#1: 40.0 µs at n = 4,096, ≈ n\^1\.0/);
   assert.match(card, /&lt;broke&gt;/);
   assert.equal(formatGrowth(1.96), '≈ n^2.0');
   const nothing = payload({});
