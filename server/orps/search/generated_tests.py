@@ -26,6 +26,7 @@ from orps.search.extraction import split_reply
 from orps.search.records import GENERATED_TEST_PREFIX, Candidate, GeneratedTest
 from orps_sandbox import TestKind, TestSpec, TestStatus
 
+_TAGGED = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 MAX_GENERATED = 12  # tests kept from one reply
 MIN_AGREEING = 2  # candidates that pass every user test before a test failing on all is dropped
 
@@ -45,9 +46,12 @@ class _Parsed:
 def _reply_block(reply: str) -> str | None:
     """The first fenced block with a test function (small models often write the function
     under test first), else the first block that defines anything."""
-    for match in _FENCE.finditer(reply):
-        if re.search(r"^\s*def\s+test", match.group(1), re.MULTILINE):
-            return textwrap.dedent(match.group(1))
+    # A stray bare fence before the block shifts the pairing of fences: try tagged blocks too.
+    blocks = [m.group(1) for m in _FENCE.finditer(reply)]
+    blocks += [m.group(1) for m in _TAGGED.finditer(reply)]
+    for block in blocks:
+        if re.search(r"^\s*def\s+test", block, re.MULTILINE):
+            return textwrap.dedent(block)
     _, block = split_reply(reply)
     return textwrap.dedent(block) if block is not None else None
 

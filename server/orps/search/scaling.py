@@ -89,7 +89,10 @@ for _orps_s in {scales}:
 
 def parse_generator(reply: str) -> str | None:
     """The generator's source (imports, helpers and ``perf_input``) or None if there is none."""
-    blocks = [m.group(1) for m in FENCE.finditer(reply) if "def perf_input" in m.group(1)]
+    tagged = re.finditer(r"```(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", reply, re.DOTALL)
+    blocks = [
+        m.group(1) for m in [*FENCE.finditer(reply), *tagged] if "def perf_input" in m.group(1)
+    ]
     _, first = split_reply(reply)
     block = blocks[0] if blocks else first
     if block is None:
