@@ -284,10 +284,13 @@ class Refinements:
             target = locate(request.source, request.qualname, request.path)
         except DocumentError as exc:
             raise RefinementError(str(exc)) from None
+        visible: VisibleTests | None = None
         try:
             visible = await asyncio.to_thread(discover_tests, target, None, list(request.roots))
         except TestDiscoveryError as exc:
             raise RefinementError(str(exc)) from None
+        except asyncio.CancelledError:
+            pass  # cancelled while finding the tests: still answer with a cancelled payload
         span = span_named(spans_of(request.source), request.qualname)
         assert span is not None  # locate succeeded on the same text
         earlier = self.records.get(request.key)
@@ -298,8 +301,8 @@ class Refinements:
             version=request.version,
             search_id=search_id,
             running=True,
-            tests_total=len(visible.tests),
-            test_sources=visible.sources,
+            tests_total=len(visible.tests) if visible else 0,
+            test_sources=visible.sources if visible else [],
             current_code=target.dedented_source,
             baseline="none" if target.is_stub else "current",
             verdict=verdict([], None) if target.is_stub else "measuring the current code",
@@ -310,18 +313,21 @@ class Refinements:
             target=target,
             settings=request.settings,
             roots=request.roots,
-            tests=list(visible.tests),
-            test_files=list(visible.files),
+            tests=list(visible.tests) if visible else [],
+            test_files=list(visible.files) if visible else [],
         )
         self.records[request.key] = record
+        if visible is None:
+            return self._cancelled_early(record, earlier, search_id)
         self.send(record)
-        await asyncio.to_thread(warm_up)  # a first import would otherwise stall the loop
-        from orps.model.chat import ModelError
-        from orps.session import run_search
-
         searches: list[Search] = []
         stopped, error = "completed", None
+        from orps.model.chat import ModelError  # light: value types and errors only
+
         try:
+            await asyncio.to_thread(warm_up)  # a first import would otherwise stall the loop
+            from orps.session import run_search
+
             async for event in run_search(
                 target, visible, request.settings, observe=searches.append
             ):
@@ -374,6 +380,27 @@ class Refinements:
         if error:
             self.listener.warned(request.key, f"the search stopped early: {error}")
         return payload
+
+    def _cancelled_early(
+        self, record: FunctionRecord, earlier: FunctionRecord | None, search_id: str
+    ) -> CandidatesPayload:
+        """A search cancelled before it started: the previous result, or an empty one saying so."""
+        payload = record.payload
+        payload.running = False
+        payload.stopped = "cancelled"
+        payload.empty_reason = empty_reason(
+            stopped="cancelled",
+            error=None,
+            dropped_replies=0,
+            duplicates=0,
+            cached_calls=0,
+            llm_calls=0,
+        )
+        if keeps_result(earlier):
+            assert earlier is not None
+            record = self.keep_earlier(earlier, search_id)
+        self.send(record)
+        return record.payload
 
     def keep_earlier(self, earlier: FunctionRecord, search_id: str) -> FunctionRecord:
         """A re-run cancelled before any candidate ran: the previous result stays, marked so."""
