@@ -62,7 +62,10 @@ async def test_generated_tests_and_scale_reach_the_editor(
         assert isinstance(top["growth"], float) and top["scaleOutlier"] is False
 
         lenses = [lens.command.title for lens in await session.code_lenses(uri) if lens.command]
-        assert any(t.startswith("best: ") and "at n = 4,096, ≈ n^" in t for t in lenses), lenses
+        assert any("best: " in t and "at n = 4,096, ≈ n^" in t for t in lenses), lenses
+        assert any("has no tests of yours; #1 passes 2/2 generated tests" in t for t in lenses), (
+            lenses
+        )
 
         actions = await session.code_actions(uri, line=1)
         [save] = [a for a in actions if a.title.startswith("Save generated tests (2)")]

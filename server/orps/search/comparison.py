@@ -135,6 +135,14 @@ def verdict(ranked: Sequence[CandidateSummary], current: CandidateSummary | None
         if not ranked:
             return f"{head}; no candidate yet"
         best = ranked[0]
+        if best.tests_total == 0:
+            generated = (
+                f"; #{best.rank} passes {best.generated_passed}/{best.generated_total} "
+                "generated tests"
+                if best.generated_total
+                else ""
+            )
+            return f"{head} and has no tests of yours{generated}"
         return (
             f"{head}; no candidate passes every test "
             f"(#{best.rank} passes {best.tests_passed}/{best.tests_total})"
