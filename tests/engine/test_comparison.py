@@ -83,6 +83,19 @@ def test_the_best_ranked_qualifying_candidate_is_the_one_preferred() -> None:
     assert final.current.rank == 0 and final.current.speedup is None
 
 
+def test_a_flagged_candidate_is_never_preferred() -> None:
+    flagged = measured("flagged", {"tiny": 100, "small": 1_000, "big": 100_000_000})
+    flagged.flags = ["reaches into the judge: sys._getframe"]
+    fast = measured("fast", {"tiny": 500, "small": 5_000, "big": 300_000_000})
+    final = result(flagged, fast)
+    judge_result(final)
+    assert [c.preferred for c in final.candidates] == [False, True]
+    alone = result(flagged)
+    judge_result(alone)
+    assert not alone.candidates[0].preferred
+    assert alone.verdict.startswith("the current code stays best")
+
+
 def test_with_a_stub_there_is_no_baseline() -> None:
     passing = measured("ok", {"a": 100, "b": 100, "c": 100})
     final = result(passing, current=None)

@@ -99,8 +99,9 @@ def comparison_fields(candidate: Candidate, current: Candidate | None) -> dict[s
 
 
 def qualifies(candidate: CandidateSummary, current: CandidateSummary | None) -> bool:
-    """Whether the candidate may be preferred over the current code (or, with a stub, at all)."""
-    if candidate.status != "completed":
+    """Whether the candidate may be preferred over the current code (or, with a stub, at all).
+    A candidate the integrity checks flagged never is."""
+    if candidate.status != "completed" or candidate.flags:
         return False
     if current is None:
         return candidate.tests_total > 0 and candidate.tests_passed == candidate.tests_total

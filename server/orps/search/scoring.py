@@ -134,12 +134,14 @@ def _rank_group(candidates: Sequence[Candidate]) -> list[Candidate]:
             by_ratio[ratio],
             key=lambda c: (c.runtime_ns is None, c.runtime_ns or 0, -c.score, c.id),
         )
-        buckets: list[list[Candidate]] = scale_buckets(group) or []
-        for c in group if not buckets else []:
-            if buckets and not runtimes_differ(buckets[-1][0], c):
-                buckets[-1].append(c)
-            else:
-                buckets.append([c])
+        buckets = scale_buckets(group)
+        if buckets is None:  # nobody was timed at scale: compare test runtimes
+            buckets = []
+            for c in group:
+                if buckets and not runtimes_differ(buckets[-1][0], c):
+                    buckets[-1].append(c)
+                else:
+                    buckets.append([c])
         for bucket in buckets:
             ordered.extend(
                 sorted(
