@@ -3,18 +3,29 @@
 ``CommandClock`` starts when the parent sends a command to a worker and reads, when the answer
 arrives, the wall time that passed (raw, and less the channel's measured round trip and the time
 the kernel kept the harness waiting for a CPU) and the CPU time the kernel counted for the harness
-(``WorkerProcess.clock``: ``/proc/<pid>/schedstat``). The ``check_*`` functions compare those with
-the timings the child reported for the same command and return why they disagree (None when they
-agree): a disagreement is ``timing_tampered``. Tolerances are generous, because a false alarm
-demotes a correct candidate: the child's figures are believed unless they miss at least
-``TAMPER_FLOOR_NS`` of CPU (``WALL_FLOOR_NS`` of wall time, which the parent's own event loop may
-add on a busy machine) and half of what the parent measured.
+(``WorkerProcess.clock``: ``/proc/<pid>/schedstat``). ``StreamClock`` does the same along one
+streamed command, whose tests run back to back: each lap runs from the previous record (or the
+send) to the record just read, so every interval of the stream belongs to exactly one test. When
+the parent falls behind (more records already wait in its reader), the record just read arrived
+earlier than the clock says; its lap is then merged with the next, and the group is judged on its
+sums. The ``check_*`` functions compare those with the timings the child reported for the same
+interval and return why they disagree (None when they agree): a disagreement is
+``timing_tampered``. Tolerances are generous, because a false alarm demotes a correct candidate:
+the child's figures are believed unless they miss at least ``TAMPER_FLOOR_NS`` of CPU
+(``WALL_FLOOR_NS`` of wall time, which the parent's own event loop may add on a busy machine) and
+half of what the parent measured, plus ``PER_RECORD_ALLOWANCE_NS`` for each test in the interval.
+A child that reports time too large is held to the whole command: the sum of what it reported
+never exceeds the time since the command was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import contextlib
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 
 from orps_sandbox.worker import WorkerProcess
 
@@ -26,6 +37,9 @@ WALL_FLOOR_NS = 100_000_000
 record on a busy machine, and that delay is not the child's."""
 PER_RUN_ALLOWANCE_NS = 20_000
 """Harness work per repetition outside the child's clock (namespace copy, judging)."""
+PER_RECORD_ALLOWANCE_NS = 200_000
+"""Harness work per test outside the child's clock in a stream (namespace copy, judging,
+encoding and sending the record)."""
 CHECK_SLACK_NS = 100_000_000
 """Room for a single run (a check): event-loop latency while other jobs run, judging, encoding."""
 
@@ -55,15 +69,105 @@ class CommandClock:
         return now[0] - self.start[0]
 
 
+WATCH_PERIOD_NS = 5_000_000
+"""How often ``LoopWatch`` wakes while streams run; a wake later than this is a stall."""
+STALL_GRACE_NS = 2_000_000
+"""Lateness of a wake that is ordinary scheduling, not a stall."""
+
+
+class LoopWatch:
+    """Notes when the parent's own event loop could not run (blocked, or the process descheduled).
+
+    A record that arrives during a stall is read late, so the lap that ends with it looks longer
+    than the child's work: ``StreamClock`` takes stalled time out of its laps, and does not hold a
+    lap that overlapped a stall to the kernel's CPU count (the child kept working meanwhile). It
+    runs only while at least one stream is being read.
+    """
+
+    def __init__(self) -> None:
+        self._stalls: deque[tuple[int, int]] = deque(maxlen=4096)
+        self._ends: deque[int] = deque(maxlen=4096)
+        self._users = 0
+        self._task: asyncio.Task[None] | None = None
+        self._last = time.perf_counter_ns()
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        self._users += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+    async def _run(self) -> None:
+        self._last = time.perf_counter_ns()
+        while True:
+            await asyncio.sleep(WATCH_PERIOD_NS / 1e9)
+            now = time.perf_counter_ns()
+            late = now - self._last - WATCH_PERIOD_NS
+            if late > STALL_GRACE_NS:
+                self._stalls.append((now - late, now))
+                self._ends.append(now)
+            self._last = now
+
+    def stalled_ns(self, start: int, end: int) -> int:
+        """Stalled time inside [start, end], including a stall the watch has not woken from yet
+        (the loop may run the stream's reader before the watch after a stall)."""
+        total = 0
+        if self._task is not None:
+            overdue = self._last + WATCH_PERIOD_NS
+            if end - overdue > STALL_GRACE_NS:
+                total += max(0, end - max(overdue, start))
+        first = bisect.bisect_left(self._ends, start)
+        for index in range(first, len(self._stalls)):
+            low, high = self._stalls[index]
+            total += max(0, min(high, end) - max(low, start))
+        return total
+
+
+class StreamClock:
+    """The parent's clocks along one streamed command: one lap per record or group of records."""
+
+    def __init__(self, worker: WorkerProcess, watch: LoopWatch | None = None) -> None:
+        self.worker = worker
+        self.watch = watch
+        self.sent = time.perf_counter_ns()
+        self._mark = self.sent
+        self._mark_clock = worker.clock()
+
+    def lap(self) -> tuple[int, int | None]:
+        """(wall ns less the round trip, CPU waits and the parent's own stalls, kernel CPU ns)
+        since the previous lap; the CPU figure is None when the parent stalled meanwhile."""
+        now, clock = time.perf_counter_ns(), self.worker.clock()
+        raw = now - self._mark
+        waited, cpu = 0, None
+        if clock is not None and self._mark_clock is not None:
+            waited = clock[1] - self._mark_clock[1]
+            cpu = clock[0] - self._mark_clock[0]
+        stalled = self.watch.stalled_ns(self._mark, now) if self.watch is not None else 0
+        if stalled:
+            cpu = None
+        self._mark, self._mark_clock = now, clock
+        return max(0, raw - self.worker.overhead_ns - waited - stalled), cpu
+
+    def since_send_ns(self) -> int:
+        return time.perf_counter_ns() - self.sent
+
+
 def check_first_run(
-    wall_ns: int, cpu_ns: int, elapsed_ns: int, kernel_cpu_ns: int | None
+    wall_ns: int, cpu_ns: int, elapsed_ns: int, kernel_cpu_ns: int | None, records: int = 1
 ) -> str | None:
-    """A test's single correctness run against the parent's clocks around its ``check``."""
-    if elapsed_ns - wall_ns > CHECK_SLACK_NS and wall_ns < elapsed_ns / 2:
-        return f"the child reported {wall_ns:,} ns for a run the parent timed at {elapsed_ns:,} ns"
-    if kernel_cpu_ns is not None and kernel_cpu_ns - cpu_ns > max(
-        CHECK_SLACK_NS, kernel_cpu_ns // 2
-    ):
+    """Correctness runs (one test, or a group in a stream) against the parent's clocks."""
+    slack = CHECK_SLACK_NS + (records - 1) * PER_RECORD_ALLOWANCE_NS
+    if elapsed_ns - wall_ns > slack and wall_ns < elapsed_ns / 2:
+        what = "a run" if records == 1 else f"{records} runs"
+        return f"the child reported {wall_ns:,} ns for {what} the parent timed at {elapsed_ns:,} ns"
+    if kernel_cpu_ns is not None and kernel_cpu_ns - cpu_ns > max(slack, kernel_cpu_ns // 2):
         return (
             f"the child reported {cpu_ns:,} ns of CPU for a run the kernel counted at "
             f"{kernel_cpu_ns:,} ns"
@@ -84,9 +188,14 @@ def check_repetitions(
     elapsed_ns: int,
     raw_wall_ns: int,
     kernel_cpu_ns: int | None,
+    records: int = 1,
 ) -> str | None:
-    """One ``time`` command's samples against the parent's clocks around it."""
-    slack = len(walls) * PER_RUN_ALLOWANCE_NS
+    """Timing samples (one test's, or a group's in a stream) against the parent's clocks.
+
+    ``raw_wall_ns`` bounds the total from above: the time since the command was sent, less what
+    the child reported for the tests before these in the same command.
+    """
+    slack = len(walls) * PER_RUN_ALLOWANCE_NS + records * PER_RECORD_ALLOWANCE_NS
     wall_total, cpu_total = sum(walls), sum(cpus)
     if wall_total + TAMPER_FLOOR_NS < cpu_total // 2:
         return "the child reported less wall time than CPU time"

@@ -17,6 +17,8 @@ MIN_RUNS = 5
 MAX_RUNS = 200
 ROUNDS = 3
 """Repetitions are split into this many rounds, interleaved across a batch's candidates."""
+MEMORY_RUN_SHARE = 20
+"""Tests slower than 1/20 of the test timeout get no tracemalloc run (it costs up to ~12x)."""
 RELATIVE_FLOOR = 0.05
 """Differences under 5 % of the faster figure are always a tie."""
 

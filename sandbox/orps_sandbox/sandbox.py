@@ -31,6 +31,8 @@ from typing import Any
 
 from orps_sandbox.crosscheck import (
     CommandClock,
+    LoopWatch,
+    StreamClock,
     check_first_run,
     check_repetitions,
     check_session_runs,
@@ -42,7 +44,12 @@ from orps_sandbox.isolation import (
     detect_isolation,
     required_binds,
 )
-from orps_sandbox.measurement import ROUNDS, planned_repetitions, summarise
+from orps_sandbox.measurement import (
+    MEMORY_RUN_SHARE,
+    ROUNDS,
+    planned_repetitions,
+    summarise,
+)
 from orps_sandbox.protocol import (
     Bye,
     Done,
@@ -115,6 +122,12 @@ class _Job:
     channel's round trip and the time either process waited for a CPU)."""
     flags: list[str] = field(default_factory=list)
     violated: bool = False
+    tampered: bool = False
+    measure: bool = True
+    """Memory and timing runs after the verdict (False: verdicts only)."""
+    fail_fast: bool = False
+    """Stop at the first test that does not pass; the rest are ``not_run``."""
+    stopped: bool = False
 
 
 def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]:
@@ -175,6 +188,7 @@ class Sandbox:
         self._live: set[WorkerProcess] = set()
         self._cleanup: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._watch = LoopWatch()
 
     @property
     def isolation(self) -> IsolationInfo:
@@ -182,12 +196,31 @@ class Sandbox:
 
     # -- public API -----------------------------------------------------------------------------
 
-    async def run(self, module: ModuleSpec, tests: Sequence[TestSpec]) -> ExecutionReport:
-        return (await self.run_many([(module, tests)]))[0]
+    async def run(
+        self,
+        module: ModuleSpec,
+        tests: Sequence[TestSpec],
+        *,
+        measure: bool = True,
+        fail_fast: bool = False,
+    ) -> ExecutionReport:
+        return (await self.run_many([(module, tests)], measure=measure, fail_fast=fail_fast))[0]
 
     async def run_many(
-        self, jobs: Sequence[tuple[ModuleSpec, Sequence[TestSpec]]]
+        self,
+        jobs: Sequence[tuple[ModuleSpec, Sequence[TestSpec]]],
+        *,
+        measure: bool = True,
+        fail_fast: bool = False,
     ) -> list[ExecutionReport]:
+        """Run every job; one report per job, in order.
+
+        ``measure=False`` gives verdicts only: no tracemalloc run and no timing repetitions, and
+        each candidate's worker is released as soon as its tests have reported, so the batch
+        flows through the workers without waiting for the slowest candidate of a group.
+        ``fail_fast`` stops a candidate at its first test that does not pass (the others are
+        ``not_run``), as a pass/fail evaluation needs.
+        """
         if self._closed:
             raise RuntimeError("the sandbox is closed")
         batch = [
@@ -196,13 +229,18 @@ class Sandbox:
                 tests=list(tests),
                 binds=_job_binds(module, tests),
                 needs_pytest=any(t.kind is TestKind.PYTEST for t in tests),
+                measure=measure,
+                fail_fast=fail_fast,
             )
             for module, tests in jobs
         ]
-        group_size = max(2 * self.workers, 8)
         try:
-            for start in range(0, len(batch), group_size):
-                await self._run_group(batch[start : start + group_size])
+            if not measure:
+                await self._run_flowing(batch)
+            else:
+                group_size = max(2 * self.workers, 8)
+                for start in range(0, len(batch), group_size):
+                    await self._run_group(batch[start : start + group_size])
         except BaseException:
             # Cancellation (or an engine bug): nothing of this batch may survive.
             for job in batch:
@@ -240,6 +278,17 @@ class Sandbox:
 
     # -- phases ---------------------------------------------------------------------------------
 
+    async def _run_flowing(self, batch: list[_Job]) -> None:
+        """Verdicts only: each candidate checks and finishes as soon as a worker is free."""
+        gate = asyncio.Semaphore(self.workers)
+
+        async def run(job: _Job) -> None:
+            async with gate:
+                await self._check(job)
+                await self._finish(job)
+
+        await asyncio.gather(*(run(job) for job in batch))
+
     async def _run_group(self, group: list[_Job]) -> None:
         gate = asyncio.Semaphore(self.workers)
 
@@ -275,6 +324,8 @@ class Sandbox:
             if time.monotonic() >= job.deadline:
                 self._expire(job, remaining)
                 break
+        if job.measure and not job.violated:
+            await self._memory_pass(job)
         job.wall_s = time.monotonic() - job.started
         for index in range(len(job.tests)):
             if index not in job.results:
@@ -351,20 +402,171 @@ class Sandbox:
     async def _check_tests(self, job: _Job, worker: WorkerProcess, indices: list[int]) -> list[int]:
         """Run tests once; returns the indices still without a result if the worker was lost.
 
-        Assert and doctest tests go one per ``check`` command, so the parent's clock around the
-        command bounds the child's figure; pytest items go together (a session is costly).
+        Assert and doctest tests stream through one ``check`` command, each timed by the parent
+        from the record before it to its own (``_check_stream``); pytest items go together in one
+        session (a session is costly).
         """
-        batches = [[i] for i in indices if job.tests[i].kind is not TestKind.PYTEST]
+        plain = [i for i in indices if job.tests[i].kind is not TestKind.PYTEST]
         pytest_items = [i for i in indices if job.tests[i].kind is TestKind.PYTEST]
+        if plain:
+            lost = await self._check_stream(job, worker, plain)
+            if job.violated or job.stopped:
+                return []
+            if lost is not None:
+                return lost + pytest_items
         if pytest_items:
-            batches.append(pytest_items)
-        for number, batch in enumerate(batches):
-            lost = await self._check_batch(job, worker, batch)
+            lost = await self._check_batch(job, worker, pytest_items)
             if job.violated:
                 return []
             if lost is not None:
-                return lost + [i for later in batches[number + 1 :] for i in later]
+                return lost
         return []
+
+    def _stop_here(self, job: _Job, indices: Sequence[int], index: int) -> None:
+        """Fail-fast: every test after ``index`` is ``not_run``."""
+        job.stopped = True
+        text = f"not run: test {job.tests[index].id} did not pass (fail-fast)"
+        for later in indices:
+            job.results.setdefault(later, self._result(job, later, TestStatus.NOT_RUN, text))
+
+    async def _check_stream(
+        self, job: _Job, worker: WorkerProcess, indices: list[int]
+    ) -> list[int] | None:
+        """One ``check`` command for assert/doctest tests, run back to back in the worker.
+
+        Returns None when every test reported (or fail-fast stopped the candidate), else the
+        tests still to run. Results must arrive in the order asked for; each test has one hard
+        deadline, ``test_timeout_s`` from the record before it. Its figures are held to the
+        parent's clocks for the interval from that record to its own (``StreamClock``).
+        """
+        pending = list(indices)
+        clock = StreamClock(worker, self._watch)
+        group: list[tuple[int, int, int]] = []  # (index, child wall, child CPU) not judged yet
+        async with self._watch.watching():
+            return await self._read_check_stream(job, worker, pending, clock, group)
+
+    async def _read_check_stream(
+        self,
+        job: _Job,
+        worker: WorkerProcess,
+        pending: list[int],
+        clock: StreamClock,
+        group: list[tuple[int, int, int]],
+    ) -> list[int] | None:
+        timeout = self.limits.test_timeout_s
+        try:
+            await worker.send({"op": "check", "indices": pending, "measure": job.measure})
+            deadline = time.monotonic() + timeout
+            while pending:
+                record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+                deadline = time.monotonic() + timeout
+                if not isinstance(record, Result) or record.index != pending[0]:
+                    raise ProtocolViolation(
+                        f"'{record.ev}' arrived where test {pending[0]}'s result was due"
+                    )
+                index = pending.pop(0)
+                passed = self._verdict(job, index, record)
+                group.append((index, record.wall_ns or 0, record.cpu_ns or 0))
+                if not pending or not worker.buffered():
+                    self._judge_group(job, group, clock)
+                    group = []
+                if job.fail_fast and not passed:
+                    self._stop_here(job, pending, index)
+                    await self._retire(job)
+                    return None
+            record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+            if not isinstance(record, Done):
+                raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
+            return None
+        except TimeoutError:
+            await self._retire(job)
+            if not pending:
+                return None  # every test reported; only the end marker was late
+            if time.monotonic() >= job.deadline - 0.01:
+                self._expire(job, pending)
+                return []
+            victim = pending.pop(0)
+            text = f"exceeded the {timeout:g} s test timeout"
+            job.results[victim] = self._result(job, victim, TestStatus.TIMEOUT, text)
+            job.events.append((ExecutionStatus.TIMEOUT, f"test {job.tests[victim].id} {text}"))
+        except WorkerGone:
+            description, number = await worker.exit_description()
+            await self._retire(job)
+            if not pending:
+                return []
+            victim = pending.pop(0)
+            text = f"process {description} during the test"
+            job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
+            job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
+        except ProtocolViolation as exc:
+            await self._violate(job, str(exc))
+            return []
+        if job.fail_fast:
+            self._stop_here(job, pending, victim)
+            return None
+        return pending
+
+    def _judge_group(
+        self, job: _Job, group: list[tuple[int, int, int]], clock: StreamClock
+    ) -> None:
+        """Hold a group of streamed first runs to the parent's clocks; plan the passing ones' timing."""
+        elapsed, kernel_cpu = clock.lap()
+        wall = sum(w for _, w, _ in group)
+        cpu = sum(c for _, _, c in group)
+        for index, child_wall, _ in group:
+            share = elapsed if len(group) == 1 else elapsed * child_wall // max(wall, 1)
+            job.first_elapsed[index] = share
+        reason = check_first_run(wall, cpu, elapsed, kernel_cpu, len(group))
+        if reason is not None:
+            self._tampered(job, group[-1][0], reason)
+            return
+        if not job.measure or job.tampered:
+            return
+        for index, _, _ in group:
+            if index in job.first:
+                self._plan(job, index, job.first_elapsed[index])
+
+    def _plan(self, job: _Job, index: int, elapsed_ns: int) -> None:
+        # Capped by the parent's figure too, so a child that under-reports its first run cannot
+        # make the parent ask for more runs than a quarter of the timeout covers.
+        planned = planned_repetitions(job.first[index][0], self.limits.test_timeout_s)
+        affordable = int(self.limits.test_timeout_s * 1e9 / 4 / max(elapsed_ns, 1_000))
+        job.planned[index] = min(planned, affordable)
+
+    async def _memory_pass(self, job: _Job) -> None:
+        """One ``memory`` command: a tracemalloc run of each passing assert/doctest test cheap
+        enough to trace. Each has its own ``test_timeout_s``; a lost run only loses figures."""
+        cutoff = self.limits.test_timeout_s * 1e9 / MEMORY_RUN_SHARE
+        pending = [
+            i
+            for i, (wall, _) in sorted(job.first.items())
+            if job.tests[i].kind is not TestKind.PYTEST
+            and max(wall, job.first_elapsed.get(i, 0)) <= cutoff
+        ]
+        if not pending:
+            return
+        worker = job.worker
+        if worker is None or not worker.alive():
+            worker = await self._fresh_worker(job)
+            if worker is None or not await self._load(job, worker):
+                return
+        timeout = self.limits.test_timeout_s
+        try:
+            await worker.send({"op": "memory", "indices": pending})
+            deadline = time.monotonic() + timeout
+            while pending:
+                record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+                deadline = time.monotonic() + timeout
+                if not isinstance(record, Memory) or record.index != pending[0]:
+                    raise ProtocolViolation(f"'{record.ev}' arrived where a memory figure was due")
+                job.peaks[pending.pop(0)] = record.peak
+            record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+            if not isinstance(record, Done):
+                raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
+        except (TimeoutError, WorkerGone):
+            await self._retire(job)  # the figures still missing stay unknown
+        except ProtocolViolation as exc:
+            await self._violate(job, str(exc))
 
     async def _check_batch(
         self, job: _Job, worker: WorkerProcess, indices: list[int]
@@ -382,10 +584,10 @@ class Sandbox:
         deadline = time.monotonic() + self._test_allowance(job, pending, pytest_started)
         clocks = CommandClock(worker)
         try:
-            await worker.send({"op": "check", "indices": pending})
+            await worker.send({"op": "check", "indices": pending, "measure": job.measure})
             while True:
                 budget = min(deadline, job.deadline) - time.monotonic()
-                record = await asyncio.wait_for(worker.receive(), max(0.01, budget))
+                record = await worker.receive_within(budget)
                 now = time.monotonic()
                 if isinstance(record, Start):
                     if stage or record.index not in pending:
@@ -465,17 +667,11 @@ class Sandbox:
         text = f"timing tampered in test {job.tests[index].id}: {reason}"
         job.flags.append(text)
         job.events.append((ExecutionStatus.TIMING_TAMPERED, text))
+        job.tampered = True
         job.planned.clear()
 
-    def _record(
-        self,
-        job: _Job,
-        index: int,
-        record: Result,
-        elapsed_ns: int,
-        raw_wall_ns: int,
-        cpu_ns: int | None,
-    ) -> None:
+    def _verdict(self, job: _Job, index: int, record: Result) -> bool:
+        """Store a test's verdict (the parent's own where it can judge); True when it passed."""
         job.rss = max(job.rss, record.rss)
         test = job.tests[index]
         status = TestStatus(record.status)
@@ -490,28 +686,32 @@ class Sandbox:
             job.events.append((ExecutionStatus.MEMORY_LIMIT, f"test {test.id}: {detail}"))
         job.results[index] = self._result(job, index, status, detail)
         if status is not TestStatus.PASSED:
-            return
+            return False
         if record.wall_ns is None or record.cpu_ns is None:
             raise ProtocolViolation(f"test {test.id} passed without a timing")
         job.first[index] = (record.wall_ns, record.cpu_ns)
+        return True
+
+    def _record(
+        self,
+        job: _Job,
+        index: int,
+        record: Result,
+        elapsed_ns: int,
+        raw_wall_ns: int,
+        cpu_ns: int | None,
+    ) -> None:
+        """A pytest item's verdict and its in-session timings, against the check's clock."""
+        if not self._verdict(job, index, record):
+            return
+        assert record.wall_ns is not None
         job.first_elapsed[index] = elapsed_ns
-        if test.kind is TestKind.PYTEST:
-            # repeated inside the pytest session already: sessions are too costly to interleave
-            job.walls[index] = list(record.walls)
-            job.cpus[index] = list(record.cpus)
-            reason = check_session_runs(sum(record.walls) + record.wall_ns, raw_wall_ns)
-            if reason is not None:
-                self._tampered(job, index, reason)
-        else:
-            reason = check_first_run(record.wall_ns, record.cpu_ns, elapsed_ns, cpu_ns)
-            if reason is not None:
-                self._tampered(job, index, reason)
-                return
-            # Capped by the parent's figure too, so a child that under-reports its first run
-            # cannot make the parent ask for more runs than a quarter of the timeout covers.
-            planned = planned_repetitions(record.wall_ns, self.limits.test_timeout_s)
-            affordable = int(self.limits.test_timeout_s * 1e9 / 4 / max(elapsed_ns, 1_000))
-            job.planned[index] = min(planned, affordable)
+        # repeated inside the pytest session already: sessions are too costly to interleave
+        job.walls[index] = list(record.walls)
+        job.cpus[index] = list(record.cpus)
+        reason = check_session_runs(sum(record.walls) + record.wall_ns, raw_wall_ns)
+        if reason is not None:
+            self._tampered(job, index, reason)
 
     async def _time_round(self, job: _Job, round_number: int) -> None:
         reps: dict[int, int] = {}
@@ -529,62 +729,86 @@ class Sandbox:
             if worker is None or not await self._load(job, worker):
                 job.planned.clear()
                 return
-        for index in sorted(reps):
-            if job.violated or index not in job.planned:
-                return
-            try:
-                await self._time_test(job, worker, index, reps[index])
-            except (TimeoutError, WorkerGone):
-                # A test that passed once now hangs or kills the process: stop timing this job.
-                await self._retire(job)
-                job.planned.clear()
-                return
-            except ProtocolViolation as exc:
-                await self._violate(job, str(exc))
-                return
+        try:
+            await self._time_stream(job, worker, reps)
+        except (TimeoutError, WorkerGone):
+            # A test that passed once now hangs or kills the process: stop timing this job.
+            await self._retire(job)
+            job.planned.clear()
+        except ProtocolViolation as exc:
+            await self._violate(job, str(exc))
 
-    async def _time_test(self, job: _Job, worker: WorkerProcess, index: int, count: int) -> None:
-        """One ``time`` command for one test, timed by the parent around it (wall and CPU);
-        samples that the parent's clocks do not explain (``crosscheck``) are ``timing_tampered``."""
-        per_run = max(job.first[index][0], job.first_elapsed.get(index, 0))
-        budget = self.limits.test_timeout_s + 4 * count * per_run / 1e9
-        clocks = CommandClock(worker)
-        deadline = time.monotonic() + budget
-        await worker.send({"op": "time", "indices": [index], "reps": {index: count}})
-        samples: TimingSamples | None = None
-        parent_ns = 0
-        seen_start = False
-        while True:
-            remaining = max(0.01, deadline - time.monotonic())
-            record = await asyncio.wait_for(worker.receive(), remaining)
-            if isinstance(record, Start) and record.index == index and not seen_start:
-                seen_start = True
-            elif isinstance(record, TimingSamples) and record.index == index and samples is None:
-                parent_ns = clocks.elapsed_ns()
-                samples = record
-            elif isinstance(record, Done) and samples is not None:
-                break
-            else:
+    async def _time_stream(self, job: _Job, worker: WorkerProcess, reps: dict[int, int]) -> None:
+        """One ``time`` command for a round's tests, run back to back; each test's samples are
+        held to the parent's clocks from the record before them to their own (``crosscheck``),
+        and samples the parent's clocks do not explain are ``timing_tampered``."""
+        clock = StreamClock(worker, self._watch)
+        async with self._watch.watching():
+            await self._read_time_stream(job, worker, reps, sorted(reps), clock)
+
+    async def _read_time_stream(
+        self,
+        job: _Job,
+        worker: WorkerProcess,
+        reps: dict[int, int],
+        pending: list[int],
+        clock: StreamClock,
+    ) -> None:
+        timeout = self.limits.test_timeout_s
+
+        def allowance(index: int) -> float:
+            per_run = max(job.first[index][0], job.first_elapsed.get(index, 0))
+            return timeout + 4 * reps[index] * per_run / 1e9
+
+        await worker.send({"op": "time", "indices": pending, "reps": reps})
+        deadline = time.monotonic() + allowance(pending[0])
+        group: list[tuple[int, list[int], list[int]]] = []
+        reported = 0  # wall time the child reported for the groups already judged
+        while pending:
+            record = await worker.receive_within(deadline - time.monotonic())
+            if not isinstance(record, TimingSamples) or record.index != pending[0]:
                 raise ProtocolViolation(f"'{record.ev}' arrived out of order while timing")
-        walls, cpus = list(samples.wall), list(samples.cpu)
-        if len(walls) != len(cpus) or len(walls) > count:
-            raise ProtocolViolation("timing samples do not match the repetitions asked for")
-        if walls:
-            reason = check_repetitions(walls, cpus, parent_ns, clocks.wall_ns, clocks.cpu_ns())
+            index = pending.pop(0)
+            if pending:
+                deadline = time.monotonic() + allowance(pending[0])
+            walls, cpus = list(record.wall), list(record.cpu)
+            if len(walls) != len(cpus) or len(walls) > reps[index]:
+                raise ProtocolViolation("timing samples do not match the repetitions asked for")
+            group.append((index, walls, cpus))
+            if pending and worker.buffered():
+                continue
+            elapsed, kernel_cpu = clock.lap()
+            all_walls = [w for _, ws, _ in group for w in ws]
+            all_cpus = [c for _, _, cs in group for c in cs]
+            reason = check_repetitions(
+                all_walls,
+                all_cpus,
+                elapsed,
+                clock.since_send_ns() - reported,
+                kernel_cpu,
+                len(group),
+            )
+            reported += sum(all_walls)
             if reason is not None:
-                self._tampered(job, index, reason)
+                self._tampered(job, group[-1][0], reason)
+                await self._retire(job)  # nothing more it says is wanted
                 return
-        job.walls.setdefault(index, []).extend(walls)
-        job.cpus.setdefault(index, []).extend(cpus)
-        if len(walls) < count:
-            job.planned.pop(index, None)  # stopped passing: keep what we have
+            for done, ws, cs in group:
+                job.walls.setdefault(done, []).extend(ws)
+                job.cpus.setdefault(done, []).extend(cs)
+                if len(ws) < reps[done]:
+                    job.planned.pop(done, None)  # stopped passing: keep what we have
+            group = []
+        record = await worker.receive_within(timeout)
+        if not isinstance(record, Done):
+            raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
 
     async def _finish(self, job: _Job) -> None:
         worker = job.worker
         if worker is not None and worker.alive() and not job.violated:
             try:
                 await worker.send({"op": "finish"})
-                reply = await asyncio.wait_for(worker.receive(), 2.0)
+                reply = await worker.receive_within(2.0)
                 if not isinstance(reply, Bye):
                     raise ProtocolViolation(f"'{reply.ev}' arrived where 'bye' was due")
                 job.rss = max(job.rss, reply.rss)

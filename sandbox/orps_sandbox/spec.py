@@ -84,6 +84,8 @@ class TestStatus(StrEnum):
     FAILED = "failed"
     ERROR = "error"
     TIMEOUT = "timeout"
+    NOT_RUN = "not_run"
+    """Fail-fast only: an earlier test of the candidate did not pass, so this one never ran."""
 
 
 class TestResult(BaseModel):

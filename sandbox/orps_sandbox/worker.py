@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from orps_sandbox.isolation import Confinement, PidsCgroup, _pids_cgroup
-from orps_sandbox.measurement import MAX_RUNS, MIN_RUNS, TARGET_NS
+from orps_sandbox.measurement import MAX_RUNS, MEMORY_RUN_SHARE, MIN_RUNS, TARGET_NS
 from orps_sandbox.protocol import Record, check_size, parse_record
 
 Message = dict[str, Any]
@@ -125,6 +125,7 @@ class WorkerProcess:
             "rlimits": self.confinement.rlimits(),
             "timing": [TARGET_NS, MIN_RUNS, MAX_RUNS],
             "test_timeout_s": limits.test_timeout_s,
+            "memory_cutoff_ns": int(limits.test_timeout_s * 1e9 / MEMORY_RUN_SHARE),
         }
         seccomp_fd = self.confinement.open_seccomp()
         argv = self.confinement.command(
@@ -230,6 +231,21 @@ class WorkerProcess:
         record = parse_record(self._key, frame, self._seq)
         self._seq += 1
         return record
+
+    async def receive_within(self, seconds: float) -> Record:
+        """The next record, or TimeoutError after ``seconds`` (at least 10 ms)."""
+        async with asyncio.timeout(max(0.01, seconds)):
+            return await self.receive()
+
+    def buffered(self) -> bool:
+        """Whether bytes of a later record already wait in the reader: the parent is behind.
+
+        Reads ``StreamReader._buffer`` (asyncio has no public accessor; pinned by a test). A
+        record read while others wait arrived earlier than the parent's clock says, so its
+        interval is judged together with the next one's (``orps_sandbox.crosscheck``).
+        """
+        reader = self._reader
+        return reader is not None and len(getattr(reader, "_buffer", b"")) > 0
 
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None and not self.killed

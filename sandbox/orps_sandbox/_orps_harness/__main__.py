@@ -9,11 +9,16 @@ candidate, driven by the parent's commands over the channel (fd 3), never over s
 
 ``key`` (first, before anything else) authenticates every later record; ``ping`` → ``pong`` (the
 parent measures the channel's round trip before candidate code exists); ``load`` (module + tests)
-→ ``loaded``; ``check`` (test indices) → ``start``/``result``/``memory`` per test, then ``done``;
-``time`` (indices + repetitions) → ``start``/``samples`` per test, then ``done``; ``finish`` →
-``bye``. A ``result`` carries plain type-tagged values (``judge``) when the parent can judge the
-comparison itself; the memory run under tracemalloc comes after the ``result``, so it never counts
-against the test's own timeout, and it is skipped for tests too slow to trace cheaply.
+→ ``loaded``; ``check`` (test indices) → one ``result`` per assert/doctest test, in the order
+given, then ``done`` (pytest items: ``start``/``result``/``memory`` each, in pytest's order);
+``memory`` (indices) → one ``memory`` per test, then ``done``; ``time`` (indices + repetitions) →
+one ``samples`` per assert/doctest test in the order given (pytest items: ``start``/``samples``),
+then ``done``; ``finish`` → ``bye``. Tests run back to back with no round trip between them (the
+parent reads each record's arrival as that test's clock). A ``result`` carries plain type-tagged
+values (``judge``) when the parent can judge the comparison itself, and the run's own wall and CPU
+time whatever its verdict, so that every interval of the stream is accounted for. The memory run
+under tracemalloc is its own command, after the check, so it never counts against a test's
+timeout or clock; the parent asks for it only for tests cheap enough to trace.
 
 Before any candidate code runs, the guard disables process, signal and destructive file APIs. The
 guard is defence in depth only: the boundary is the OS confinement set up by the parent.
@@ -54,10 +59,6 @@ else:
     from _orps_pytest import PytestSession, preimport_pytest, run_pytest
 
 
-MEMORY_RUN_SHARE = 20
-"""Tests slower than 1/20 of the test timeout skip the tracemalloc run (it costs up to ~12x)."""
-
-
 def rusage_peak() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -72,7 +73,7 @@ class HarnessLoop:
         # Bound now, before candidate code: wrapping ``Channel.send`` later changes nothing here.
         self.send = channel.send
         self.config = config
-        self.memory_cutoff_ns = int(float(config["test_timeout_s"]) * 1e9 / MEMORY_RUN_SHARE)
+        self.memory_cutoff_ns = int(config.get("memory_cutoff_ns", 0))
         self.tests: list[Message] = []
         self.runner: Runner | None = None
 
@@ -86,7 +87,12 @@ class HarnessLoop:
             elif op == "load":
                 self.load(command)
             elif op == "check":
-                self.check(command["indices"])
+                self.check(command["indices"], bool(command.get("measure", True)))
+                self.send({"ev": "done"})
+            elif op == "memory":
+                assert self.runner is not None
+                self.runner.encode_values = False
+                self.memory(command["indices"])
                 self.send({"ev": "done"})
             elif op == "time":
                 assert self.runner is not None
@@ -153,34 +159,34 @@ class HarnessLoop:
 
     def run_once(self, test: Message) -> Outcome:
         assert self.runner is not None
+        self.runner.last_wall = self.runner.last_cpu = 0
         if test["kind"] == "doctest":
             return self.runner.run_doctest(test)
         return self.runner.run_assert(test)
 
-    def check(self, indices: list[int]) -> None:
+    def check(self, indices: list[int], measure: bool = True) -> None:
         pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
+        assert self.runner is not None
+        runner = self.runner
         for index in indices:
             if index in pytest_tests:
                 continue
-            test = self.tests[index]
-            self.send({"ev": "start", "index": index})
-            outcome = self.run_once(test)
-            assert self.runner is not None
-            wall, cpu = self.runner.last_wall, self.runner.last_cpu
-            self.send_result(index, outcome, wall, cpu)
-            peak = None
-            if outcome.status == "passed" and wall <= self.memory_cutoff_ns:
-                self.runner.encode_values = False
-                tracemalloc.start()
-                try:
-                    self.run_once(test)
-                    peak = tracemalloc.get_traced_memory()[1]
-                finally:
-                    tracemalloc.stop()
-                    self.runner.encode_values = True
-            self.send({"ev": "memory", "index": index, "peak": peak})
+            outcome = self.run_once(self.tests[index])
+            self.send_result(index, outcome, runner.last_wall, runner.last_cpu, always=True)
         if pytest_tests:
-            self.check_pytest(pytest_tests)
+            self.check_pytest(pytest_tests, measure)
+
+    def memory(self, indices: list[int]) -> None:
+        """One run under tracemalloc per test: its peak, or None when the run did not pass."""
+        for index in indices:
+            peak = None
+            tracemalloc.start()
+            try:
+                if self.run_once(self.tests[index]).status == "passed":
+                    peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            self.send({"ev": "memory", "index": index, "peak": peak})
 
     def plan(self, first_ns: int) -> int:
         """Repetitions after a first passing run (the parent's rule, for in-session pytest)."""
@@ -197,9 +203,12 @@ class HarnessLoop:
         wall: int | None,
         cpu: int | None,
         extra: tuple[list[int], list[int]] = ([], []),
+        *,
+        always: bool = False,
     ) -> None:
-        # Timings go with every verdict the parent may turn into a pass (it judges values itself).
-        timed = outcome.status == "passed" or outcome.judge is not None
+        # Timings go with every verdict the parent may turn into a pass (it judges values itself),
+        # and with every assert/doctest result (the parent accounts for each interval it timed).
+        timed = always or outcome.status == "passed" or outcome.judge is not None
         self.send(
             {
                 "walls": extra[0] if timed else [],
@@ -216,7 +225,7 @@ class HarnessLoop:
             }
         )
 
-    def check_pytest(self, tests: dict[int, Message]) -> None:
+    def check_pytest(self, tests: dict[int, Message], measure: bool = True) -> None:
         session = PytestSession(tests, {})
         done: set[int] = set()
 
@@ -235,8 +244,11 @@ class HarnessLoop:
 
         session.on_start = lambda index: self.send({"ev": "start", "index": index})
         session.on_done = finished
-        session.plan = self.plan
-        session.memory_cutoff_ns = self.memory_cutoff_ns
+        if measure:  # pytest sessions are costly: memory and repetitions happen in-session
+            session.plan = self.plan
+            session.memory_cutoff_ns = self.memory_cutoff_ns
+        else:
+            session.memory_cutoff_ns = -1  # verdicts only: no traced run, no repetitions
         try:
             run_pytest(session)
         except BaseException as exc:
@@ -258,7 +270,6 @@ class HarnessLoop:
             test = self.tests[index]
             runner = self.runner
             assert runner is not None
-            self.send({"ev": "start", "index": index})
             walls: list[int] = []
             cpus: list[int] = []
             for _ in range(reps.get(index, 1)):
