@@ -23,9 +23,9 @@ environment's interpreter.
 The orps side runs in the project's environment: tests are built with ``orps.bench.expected``
 from the inputs and the expected outputs evalplus computed (so both sides judge the same pairs),
 and orps's own expected outputs (``resolve_expected``) are checked against evalplus's. Two orps
-figures are printed: as shipped (correctness, one tracemalloc run and timing repetitions for
-every passing test) and verdict only (timing repetitions switched off by patching the sandbox's
-repetition planner, which no public option does).
+figures are printed: measured (correctness, one tracemalloc run and timing repetitions for every
+passing test, as a search ranks candidates) and verdicts only (``run_many(measure=False,
+fail_fast=True)``, the sandbox's mode for pass/fail scoring, which does what evalplus does).
 
 Run from the repository, in its virtual environment::
 
@@ -48,7 +48,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -407,21 +406,6 @@ async def cross_check(tasks: list[Any], truth: dict[str, Any], isolation: str) -
     return counts
 
 
-@contextlib.contextmanager
-def timing_switched_off() -> Iterator[None]:
-    """Plan no timing repetitions (a private knob: the sandbox has no public option for it)."""
-    import orps_sandbox.sandbox as module
-
-    original = getattr(module, "planned_repetitions", None)
-    if original is None:
-        raise RuntimeError("orps_sandbox.sandbox.planned_repetitions is gone")
-    module.planned_repetitions = lambda *args, **kwargs: 0  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        module.planned_repetitions = original  # type: ignore[attr-defined]
-
-
 async def orps_evaluate(
     solutions: list[Solution],
     tests: dict[str, tuple[Any, list[Any]]],
@@ -444,13 +428,13 @@ async def orps_evaluate(
         )
         for s in solutions
     ]
-    switch = contextlib.nullcontext() if timing else timing_switched_off()
-    with switch:
-        start = time.perf_counter()
-        async with Sandbox(limits, workers=workers, isolation=isolation) as sandbox:  # type: ignore[arg-type]
-            description = sandbox.isolation.description
-            reports = await sandbox.run_many(jobs)
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    async with Sandbox(limits, workers=workers, isolation=isolation) as sandbox:  # type: ignore[arg-type]
+        description = sandbox.isolation.description
+        # Verdicts only is the sandbox's own mode for pass/fail scoring: no memory or timing
+        # runs, and a solution stops at its first failing test, as evalplus's fast check does.
+        reports = await sandbox.run_many(jobs, measure=timing, fail_fast=not timing)
+    wall = time.perf_counter() - start
     verdicts, notes, seconds = {}, {}, {}
     executed = 0
     for solution, (_, suite), report in zip(solutions, jobs, reports, strict=True):
@@ -459,7 +443,11 @@ async def orps_evaluate(
         )
         verdicts[solution.key] = passed
         seconds[solution.key] = report.wall_s
-        executed += sum(1 for t in report.tests if "total timeout" not in t.detail)
+        executed += sum(
+            1
+            for t in report.tests
+            if t.status is not TestStatus.NOT_RUN and "total timeout" not in t.detail
+        )
         bad = [t for t in report.tests if t.status is not TestStatus.PASSED]
         if bad:
             first = bad[0]

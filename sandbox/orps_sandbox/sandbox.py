@@ -72,7 +72,7 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
-from orps_sandbox.verdicts import judge
+from orps_sandbox.verdicts import judge, split_for_harness
 from orps_sandbox.worker import Message, WorkerGone, WorkerProcess
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
@@ -147,6 +147,7 @@ def _test_message(test: TestSpec) -> Message:
         "expected_output": test.expected_output,
         "path": os.path.abspath(test.path) if test.path else None,
         "node": test.node,
+        "split": split_for_harness(test),
     }
 
 

@@ -44,6 +44,14 @@ class TestSpec(BaseModel):
     path: str | None = None
     node: str | None = None
     label: str = Field("", description="Short human text for the test, e.g. 'fib(10) == 55'.")
+    sides: tuple[str, str] | None = Field(
+        None,
+        description=(
+            "For an assert built by a program as `assert LEFT == RIGHT` with RIGHT a literal: "
+            "the two sides' text, so that neither the parent nor the harness parses the test "
+            "(a test suite of a thousand inputs is otherwise parsed twice per candidate)."
+        ),
+    )
 
 
 class ModuleSpec(BaseModel):

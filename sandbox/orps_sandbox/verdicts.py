@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ast
 import collections
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 from orps_sandbox._orps_harness._orps_compare import safe_repr, values_equal
 from orps_sandbox.protocol import Judgement, ProtocolViolation
@@ -80,17 +81,96 @@ def _literal(node: ast.expr) -> tuple[bool, Any]:
         return False, None
 
 
-def _split_assert(source: str) -> ast.Compare | None:
+class _SplitAssert(NamedTuple):
+    """What the parent reads from ``assert a == b`` (or ``!=``) once per test source."""
+
+    equal_op: bool
+    left_literal: bool
+    left: Any
+    right_literal: bool
+    right: Any
+    shown: ast.expr
+    """The side a failure names (the call, when the other side is a literal)."""
+    has_message: bool
+    left_node: ast.expr
+    left_text: str | None
+    right_text: str | None
+    """Each side's own text, when the test is one line (what the harness compiles)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_assert(source: str) -> _SplitAssert | None:
+    """The parsed test, cached: a batch's candidates share their tests, so each is parsed once.
+    (The cached literals are only ever compared, never handed out or changed.)"""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
         return None
-    condition = tree.body[0].test
-    if isinstance(condition, ast.Compare) and len(condition.ops) == 1:
-        return condition
-    return None
+    node = tree.body[0]
+    condition = node.test
+    if not isinstance(condition, ast.Compare) or len(condition.ops) != 1:
+        return None
+    if not isinstance(condition.ops[0], ast.Eq | ast.NotEq):
+        return None
+    left_literal, left = _literal(condition.left)
+    right_literal, right = _literal(condition.comparators[0])
+    shown = condition.left if not left_literal or right_literal else condition.comparators[0]
+    return _SplitAssert(
+        isinstance(condition.ops[0], ast.Eq),
+        left_literal,
+        left,
+        right_literal,
+        right,
+        shown,
+        node.msg is not None,
+        condition.left,
+        _one_line_segment(source, condition.left),
+        _one_line_segment(source, condition.comparators[0]),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _given_sides(left: str, right: str) -> _SplitAssert | None:
+    """A split its builder gave (``TestSpec.sides``): only the literal expected side is read."""
+    found, value = _literal_text(right)
+    if not found or "\n" in left or "\n" in right:
+        return None
+    node = ast.Name("value")
+    return _SplitAssert(True, False, None, True, value, node, False, node, left, right)
+
+
+def _split_of(test: TestSpec) -> _SplitAssert | None:
+    if test.sides is not None:
+        given = _given_sides(*test.sides)
+        if given is not None:
+            return given
+    return _split_assert(test.source)
+
+
+def _one_line_segment(source: str, node: ast.expr) -> str | None:
+    if "\n" in source or node.lineno != 1 or node.end_lineno != 1 or node.end_col_offset is None:
+        return None
+    return source.encode()[node.col_offset : node.end_col_offset].decode()
+
+
+def split_for_harness(test: TestSpec) -> dict[str, Any] | None:
+    """The two sides of a one-line ``assert a == b`` / ``!=`` without a message, as text, for the
+    harness: it then compiles the sides without parsing the test, and leaves a literal expected
+    side to the parent (which compares with its own copy), so it never builds it at all."""
+    if test.kind is not TestKind.ASSERT:
+        return None
+    split = _split_of(test)
+    if split is None or split.has_message or split.left_text is None or split.right_text is None:
+        return None
+    return {
+        "op": "eq" if split.equal_op else "ne",
+        "left": split.left_text,
+        "right": split.right_text,
+        "parent_judges": split.right_literal and not split.left_literal,
+        "left_is_call": test.sides is not None or isinstance(split.left_node, ast.Call),
+    }
 
 
 def judge(test: TestSpec, judgement: Judgement) -> tuple[bool, str] | None:
@@ -106,28 +186,27 @@ def judge(test: TestSpec, judgement: Judgement) -> tuple[bool, str] | None:
         return False, f"{test.source.strip()} returned {safe_repr(actual)}, expected {want}"
     if test.kind is not TestKind.ASSERT or judgement.mode not in ("eq", "ne"):
         return None
-    condition = _split_assert(test.source)
-    if condition is None or not isinstance(condition.ops[0], ast.Eq | ast.NotEq):
+    split = _split_of(test)
+    if split is None:
         return None
-    if (judgement.mode == "eq") != isinstance(condition.ops[0], ast.Eq):
+    if (judgement.mode == "eq") != split.equal_op:
         raise ProtocolViolation("a judgement's operator does not match the test")
-    left_literal, left = _literal(condition.left)
-    right_literal, right = _literal(condition.comparators[0])
-    if not left_literal:
-        left = actual
-    if not right_literal:
-        right = decode(judgement.expected)
+    left = split.left if split.left_literal else actual
+    right = split.right if split.right_literal else decode(judgement.expected)
     equal = values_equal(left, right)
-    shown = condition.left if not left_literal or right_literal else condition.comparators[0]
-    value, other = (left, right) if shown is condition.left else (right, left)
-    text = ast.get_source_segment(test.source, shown) or "value"
-    verb = "returned" if isinstance(shown, ast.Call) else "is"
-    if judgement.mode == "eq":
-        if equal:
-            return True, ""
-        return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
-    if not equal:
+    if equal == (judgement.mode == "eq"):
         return True, ""
+    shown = split.shown
+    shows_left = not split.left_literal or split.right_literal
+    value, other = (left, right) if shows_left else (right, left)
+    if test.sides is not None and split.left_text == test.sides[0]:
+        text, is_call = test.sides[0], True
+    else:
+        text = ast.get_source_segment(test.source, shown) or "value"
+        is_call = isinstance(shown, ast.Call)
+    if judgement.mode == "eq":
+        verb = "returned" if is_call else "is"
+        return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
     return False, f"{text} is {safe_repr(value)}, expected a different value"
 
 

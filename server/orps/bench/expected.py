@@ -60,10 +60,12 @@ def output_tests(
         setup += CLOSE_HELPER
     for i, (args, value) in enumerate(zip(inputs, outputs, strict=True)):
         call = f"{task.entry}(*{args})"
+        sides: tuple[str, str] | None = None
         if task.atol:
             source = f"assert _orps_close({call}, {value!r}, {task.atol!r})"
         else:
-            source = f"assert {call} == {value!r}"
+            sides = (call, repr(value))
+            source = f"assert {call} == {sides[1]}"
         tests.append(
             TestSpec(
                 id=f"{prefix}:{i}",
@@ -71,6 +73,7 @@ def output_tests(
                 source=source,
                 setup=setup,
                 label=one_line_label(source),
+                sides=sides,
             )
         )
     return tests

@@ -1,0 +1,75 @@
+"""Split asserts the parent hands to the harness already split, in real sandboxed processes.
+
+For a one-line ``assert LEFT == RIGHT`` the parent sends the two sides' text, so the harness
+compiles them without parsing the test; a literal RIGHT is never built in the child, whose value
+of LEFT the parent compares with its own copy. Tests built by a program can give the sides
+directly (``TestSpec.sides``), so neither process parses them at all. The verdicts and details
+must be those of the plain path, and a candidate gains nothing from any of it.
+"""
+
+from __future__ import annotations
+
+from orps_sandbox import ExecutionStatus, Sandbox, TestSpec, TestStatus
+from orps_sandbox.spec import TestKind as Kind
+from orps_sandbox.verdicts import split_for_harness
+
+from .conftest import check, module
+
+
+def built(test_id: str, left: str, right: str) -> TestSpec:
+    return TestSpec(
+        id=test_id,
+        kind=Kind.ASSERT,
+        source=f"assert {left} == {right}",
+        sides=(left, right),
+    )
+
+
+def test_the_parent_splits_only_what_it_can_judge() -> None:
+    assert split_for_harness(check("a", "assert f(1) == [1, 2]")) == {
+        "op": "eq",
+        "left": "f(1)",
+        "right": "[1, 2]",
+        "parent_judges": True,
+        "left_is_call": True,
+    }
+    assert split_for_harness(check("b", "assert f(1) != g(2)"))["parent_judges"] is False  # type: ignore[index]
+    assert split_for_harness(check("c", "assert f(1) == 1, 'message'")) is None
+    assert split_for_harness(check("d", "assert f(1) == 1 == g(1)")) is None
+    assert split_for_harness(check("e", "x = f(1)\nassert x == 1")) is None
+    assert split_for_harness(built("f", "f(*[1])", "2"))["left"] == "f(*[1])"  # type: ignore[index]
+
+
+async def test_split_and_given_sides_judge_like_the_plain_path(sandbox: Sandbox) -> None:
+    code = "def f(*xs):\n    return [x * 2 for x in xs]\n"
+    tests = [
+        check("split-pass", "assert f(1, 2) == [2, 4]"),
+        check("split-fail", "assert f(1, 2) == [2, 5]"),
+        check("ne-fail", "assert f(1) != [2]"),
+        built("sides-pass", "f(*[3])", "[6]"),
+        built("sides-fail", "f(*[3])", "[7]"),
+        check("message", "assert f(1) == [3], 'wrong'"),
+    ]
+    report = await sandbox.run(module(code), tests)
+    by_id = {t.id: t for t in report.tests}
+    assert by_id["split-pass"].status is TestStatus.PASSED
+    assert by_id["sides-pass"].status is TestStatus.PASSED
+    assert by_id["split-pass"].runs >= 5  # timing repetitions judge in the harness and go on
+    assert by_id["split-fail"].status is TestStatus.FAILED
+    assert by_id["split-fail"].detail == "f(1, 2) returned [2, 4], expected [2, 5]"
+    assert by_id["sides-fail"].detail == "f(*[3]) returned [6], expected [7]"
+    assert by_id["ne-fail"].detail == "f(1) is [2], expected a different value"
+    # with a message the harness parses the test itself; the parent still judges the values
+    assert by_id["message"].status is TestStatus.FAILED
+    assert by_id["message"].detail == "f(1) returned [2], expected [3]"
+
+
+async def test_an_always_equal_object_fails_a_given_sides_test(sandbox: Sandbox) -> None:
+    # Not plain data: the harness judges it with the trusted comparison, which it fails.
+    code = (
+        "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
+        "def f(*xs):\n    return Anything()\n"
+    )
+    report = await sandbox.run(module(code), [built("t", "f(*[1])", "[2]")])
+    assert report.tests[0].status is TestStatus.FAILED, report.tests[0]
+    assert report.status is ExecutionStatus.COMPLETED
