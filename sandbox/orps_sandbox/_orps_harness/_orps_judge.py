@@ -15,7 +15,6 @@ Part of the harness that runs inside the sandbox: standard library only.
 from __future__ import annotations
 
 import ast
-import doctest
 import sys
 import time
 import traceback
@@ -41,6 +40,16 @@ else:
     from _orps_values import Unencodable, encode
 
 TRACEBACK_FRAMES = 3
+
+
+def _doctest() -> types.ModuleType:
+    """``doctest``, imported on first use: it brings ``pdb``, ``unittest`` and ``inspect``, about
+    a third of a worker's start-up, which suites without doctests need not pay."""
+    import doctest
+
+    return doctest
+
+
 # Captured at import, before candidate code: patching ``time.perf_counter_ns`` changes nothing here.
 _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
@@ -406,6 +415,7 @@ class Runner:
         got = printed
         if prepared.is_expression and value is not None:
             got += safe_repr(value, self.output_limit) + "\n"
+        doctest = _doctest()
         checker = doctest.OutputChecker()
         flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
         if checker.check_output(want, got, flags):
@@ -418,6 +428,7 @@ class Runner:
     def _judge_doctest_exception(self, exc: BaseException, want: str, source: str) -> Outcome:
         got_line = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if want.lstrip().startswith("Traceback (most recent call last)"):
+            doctest = _doctest()
             match = doctest.DocTestParser._EXCEPTION_RE.match(want)  # type: ignore[attr-defined]
             want_msg = match.group("msg") if match else want.splitlines()[-1]
             checker = doctest.OutputChecker()
