@@ -112,6 +112,26 @@ def interpreter_roots() -> tuple[str, ...]:
     return tuple(_collapse(p for p in spelled if not any(p == s for s in SYSTEM_DIRS)))
 
 
+@functools.cache
+def site_paths() -> tuple[str, ...]:
+    """The import path entries a worker adds itself, in the engine's order.
+
+    Workers start with ``-S`` (no ``site``): processing the virtual environment's ``.pth`` files
+    costs every worker tens of milliseconds of CPU (an editable install's import-hook finder
+    alone imports ``pathlib``, ``urllib`` and ``ipaddress``). The harness instead appends these:
+    the site-packages folders and the entries ``.pth`` files added inside them. What an import
+    hook of a ``.pth`` file provides is not available, and was not before for anything outside
+    the bound folders.
+    """
+    packages = [os.path.realpath(p) for p in site.getsitepackages() if os.path.isdir(p)]
+    entries = []
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if real and os.path.isdir(real) and any(_under(real, p) for p in packages):
+            entries.append(entry)
+    return tuple(dict.fromkeys(entries + [p for p in site.getsitepackages() if os.path.isdir(p)]))
+
+
 def job_binds(paths: Sequence[str]) -> tuple[str, ...]:
     """The existing folders among ``paths`` (real paths, nested ones dropped) a job binds; never
     a system folder whole, nor the engine user's home (a module directly in it loads from its

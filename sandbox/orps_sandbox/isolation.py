@@ -397,7 +397,7 @@ class Confinement:
         *,
         seccomp_fd: int | None = None,
     ) -> list[str]:
-        python = [sys.executable, "-I", "-X", "utf8", str(HARNESS), config_json]
+        python = [sys.executable, "-I", "-S", "-X", "utf8", str(HARNESS), config_json]
         if self.info.kind != "bubblewrap":
             return python
         bwrap = shutil.which("bwrap") or "bwrap"

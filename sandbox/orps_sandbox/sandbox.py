@@ -286,7 +286,9 @@ class Sandbox:
         async def run(job: _Job) -> None:
             async with gate:
                 await self._check(job)
-                await self._finish(job)
+                worker, job.worker = job.worker, None
+            if worker is not None:  # killed outside the gate: the next candidate starts now
+                await self._dispose(job, worker)
 
         await asyncio.gather(*(run(job) for job in batch))
 
@@ -824,8 +826,10 @@ class Sandbox:
     async def _retire(self, job: _Job) -> None:
         worker = job.worker
         job.worker = None
-        if worker is None:
-            return
+        if worker is not None:
+            await self._dispose(job, worker)
+
+    async def _dispose(self, job: _Job, worker: WorkerProcess) -> None:
         await worker.kill()
         self._live.discard(worker)
         job.stdout.append(worker.stdout.text())

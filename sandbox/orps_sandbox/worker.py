@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from orps_sandbox.filesystem import site_paths
 from orps_sandbox.isolation import Confinement, PidsCgroup, _pids_cgroup
 from orps_sandbox.measurement import MAX_RUNS, MEMORY_RUN_SHARE, MIN_RUNS, TARGET_NS
 from orps_sandbox.protocol import Record, check_size, parse_record
@@ -126,6 +127,7 @@ class WorkerProcess:
             "timing": [TARGET_NS, MIN_RUNS, MAX_RUNS],
             "test_timeout_s": limits.test_timeout_s,
             "memory_cutoff_ns": int(limits.test_timeout_s * 1e9 / MEMORY_RUN_SHARE),
+            "site_paths": list(site_paths()),
         }
         seccomp_fd = self.confinement.open_seccomp()
         argv = self.confinement.command(

@@ -1,6 +1,6 @@
 """The child side of the sandbox: the harness that runs inside the confined process.
 
-The parent starts this directory as a program (``python -I -X utf8 <this directory> CONFIG``,
+The parent starts this directory as a program (``python -I -S -X utf8 <this directory> CONFIG``,
 inside bubblewrap or not), which runs this file; the directory is first on ``sys.path`` while
 the harness imports its own modules, all named ``_orps_*`` so that no candidate import can reach
 them by accident, and it is then removed. The harness uses the standard library only (pytest is
@@ -316,6 +316,10 @@ def main() -> None:
     if sys.path and os.path.abspath(sys.path[0]) == here:
         del sys.path[0]
     config: Message = json.loads(sys.argv[1])
+    # Started with -S: the engine's site-packages (and what .pth files add inside them) instead.
+    for entry in config.get("site_paths", []):
+        if entry not in sys.path:
+            sys.path.append(entry)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
     channel = Channel(int(config.get("channel_fd", CHANNEL_FD)))
     os.chdir(config["scratch"])
