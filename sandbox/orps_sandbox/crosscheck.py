@@ -40,6 +40,9 @@ PER_RUN_ALLOWANCE_NS = 20_000
 PER_RECORD_ALLOWANCE_NS = 200_000
 """Harness work per test outside the child's clock in a stream (namespace copy, judging,
 encoding and sending the record)."""
+COMPILE_NS_PER_CHAR = 1_000
+"""Compiling a test's text, off the child's clock: ~0.5 µs per character of a literal here,
+doubled (a 7 MB expected value the harness must build itself costs it seconds)."""
 CHECK_SLACK_NS = 100_000_000
 """Room for a single run (a check): event-loop latency while other jobs run, judging, encoding."""
 
@@ -81,7 +84,8 @@ class LoopWatch:
     A record that arrives during a stall is read late, so the lap that ends with it looks longer
     than the child's work: ``StreamClock`` takes stalled time out of its laps, and does not hold a
     lap that overlapped a stall to the kernel's CPU count (the child kept working meanwhile). It
-    runs only while at least one stream is being read.
+    runs while the sandbox serves a batch; deadlines are extended by the stalls too
+    (``Sandbox._receive``).
     """
 
     def __init__(self) -> None:
@@ -95,6 +99,7 @@ class LoopWatch:
     async def watching(self) -> AsyncIterator[None]:
         self._users += 1
         if self._task is None or self._task.done():
+            self._last = time.perf_counter_ns()
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             yield
@@ -160,10 +165,18 @@ class StreamClock:
 
 
 def check_first_run(
-    wall_ns: int, cpu_ns: int, elapsed_ns: int, kernel_cpu_ns: int | None, records: int = 1
+    wall_ns: int,
+    cpu_ns: int,
+    elapsed_ns: int,
+    kernel_cpu_ns: int | None,
+    records: int = 1,
+    text_chars: int = 0,
 ) -> str | None:
-    """Correctness runs (one test, or a group in a stream) against the parent's clocks."""
-    slack = CHECK_SLACK_NS + (records - 1) * PER_RECORD_ALLOWANCE_NS
+    """Correctness runs (one test, or a group in a stream) against the parent's clocks;
+    ``text_chars`` is the size of the tests' text, which the harness compiles off its clock."""
+    slack = (
+        CHECK_SLACK_NS + (records - 1) * PER_RECORD_ALLOWANCE_NS + text_chars * COMPILE_NS_PER_CHAR
+    )
     if elapsed_ns - wall_ns > slack and wall_ns < elapsed_ns / 2:
         what = "a run" if records == 1 else f"{records} runs"
         return f"the child reported {wall_ns:,} ns for {what} the parent timed at {elapsed_ns:,} ns"
@@ -189,13 +202,18 @@ def check_repetitions(
     raw_wall_ns: int,
     kernel_cpu_ns: int | None,
     records: int = 1,
+    text_chars: int = 0,
 ) -> str | None:
     """Timing samples (one test's, or a group's in a stream) against the parent's clocks.
 
     ``raw_wall_ns`` bounds the total from above: the time since the command was sent, less what
     the child reported for the tests before these in the same command.
     """
-    slack = len(walls) * PER_RUN_ALLOWANCE_NS + records * PER_RECORD_ALLOWANCE_NS
+    slack = (
+        len(walls) * PER_RUN_ALLOWANCE_NS
+        + records * PER_RECORD_ALLOWANCE_NS
+        + text_chars * COMPILE_NS_PER_CHAR
+    )
     wall_total, cpu_total = sum(walls), sum(cpus)
     if wall_total + TAMPER_FLOOR_NS < cpu_total // 2:
         return "the child reported less wall time than CPU time"

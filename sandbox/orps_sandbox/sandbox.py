@@ -58,6 +58,7 @@ from orps_sandbox.protocol import (
     Pong,
     ProtocolViolation,
     Ready,
+    Record,
     Result,
     Start,
     TimingSamples,
@@ -86,6 +87,10 @@ STATUS_PRIORITY = [
 ]
 READY_TIMEOUT_S = 30.0
 PYTEST_STARTUP_S = 20.0
+STALL_EXTENSION_MIN_S = 0.005
+"""Parent stalls shorter than this do not extend a deadline."""
+LOAD_BYTES_PER_S = 10_000_000
+"""A load message's allowance on top of the import's: 0.1 s per MB of test text."""
 PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
 _PoolKey = tuple[tuple[str, ...], bool]
@@ -139,16 +144,22 @@ def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]
 
 
 def _test_message(test: TestSpec) -> Message:
+    split = split_for_harness(test)
     return {
         "id": test.id,
         "kind": test.kind.value,
-        "source": test.source,
+        "source": "" if split is not None else test.source,
         "setup": test.setup,
         "expected_output": test.expected_output,
         "path": os.path.abspath(test.path) if test.path else None,
         "node": test.node,
-        "split": split_for_harness(test),
+        "split": split,
     }
+
+
+def _text_chars(test: TestSpec) -> int:
+    """The test's text the harness may compile inside a lap (its setup is compiled once)."""
+    return len(test.source)
 
 
 def _load_message(job: _Job) -> Message:
@@ -236,12 +247,13 @@ class Sandbox:
             for module, tests in jobs
         ]
         try:
-            if not measure:
-                await self._run_flowing(batch)
-            else:
-                group_size = max(2 * self.workers, 8)
-                for start in range(0, len(batch), group_size):
-                    await self._run_group(batch[start : start + group_size])
+            async with self._watch.watching():
+                if not measure:
+                    await self._run_flowing(batch)
+                else:
+                    group_size = max(2 * self.workers, 8)
+                    for start in range(0, len(batch), group_size):
+                        await self._run_group(batch[start : start + group_size])
         except BaseException:
             # Cancellation (or an engine bug): nothing of this batch may survive.
             for job in batch:
@@ -355,10 +367,14 @@ class Sandbox:
 
     async def _load(self, job: _Job, worker: WorkerProcess) -> bool:
         message = _load_message(job)
-        budget = min(self.limits.test_timeout_s, max(0.1, job.deadline - time.monotonic()))
+        # Importing gets the test timeout; shipping the tests gets time of its own, by size (a
+        # suite can carry 150 MB of expected values, which no import timeout should have to cover).
+        size = sum(len(t.source) + len(t.setup) for t in job.tests)
+        allowance = self.limits.test_timeout_s + size / LOAD_BYTES_PER_S
+        budget = min(allowance, max(0.1, job.deadline - time.monotonic()))
         try:
             await worker.send(message)
-            reply = await asyncio.wait_for(worker.receive(), budget)
+            reply = await self._receive(worker, budget)
             if not isinstance(reply, Loaded):
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'loaded' was due")
         except TimeoutError:
@@ -445,8 +461,7 @@ class Sandbox:
         pending = list(indices)
         clock = StreamClock(worker, self._watch)
         group: list[tuple[int, int, int]] = []  # (index, child wall, child CPU) not judged yet
-        async with self._watch.watching():
-            return await self._read_check_stream(job, worker, pending, clock, group)
+        return await self._read_check_stream(job, worker, pending, clock, group)
 
     async def _read_check_stream(
         self,
@@ -461,7 +476,7 @@ class Sandbox:
             await worker.send({"op": "check", "indices": pending, "measure": job.measure})
             deadline = time.monotonic() + timeout
             while pending:
-                record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+                record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
                 deadline = time.monotonic() + timeout
                 if not isinstance(record, Result) or record.index != pending[0]:
                     raise ProtocolViolation(
@@ -477,7 +492,7 @@ class Sandbox:
                     self._stop_here(job, pending, index)
                     await self._retire(job)
                     return None
-            record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+            record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
             if not isinstance(record, Done):
                 raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
             return None
@@ -519,7 +534,8 @@ class Sandbox:
         for index, child_wall, _ in group:
             share = elapsed if len(group) == 1 else elapsed * child_wall // max(wall, 1)
             job.first_elapsed[index] = share
-        reason = check_first_run(wall, cpu, elapsed, kernel_cpu, len(group))
+        chars = sum(_text_chars(job.tests[index]) for index, _, _ in group)
+        reason = check_first_run(wall, cpu, elapsed, kernel_cpu, len(group), chars)
         if reason is not None:
             self._tampered(job, group[-1][0], reason)
             return
@@ -558,12 +574,12 @@ class Sandbox:
             await worker.send({"op": "memory", "indices": pending})
             deadline = time.monotonic() + timeout
             while pending:
-                record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+                record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
                 deadline = time.monotonic() + timeout
                 if not isinstance(record, Memory) or record.index != pending[0]:
                     raise ProtocolViolation(f"'{record.ev}' arrived where a memory figure was due")
                 job.peaks[pending.pop(0)] = record.peak
-            record = await worker.receive_within(min(deadline, job.deadline) - time.monotonic())
+            record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
             if not isinstance(record, Done):
                 raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
         except (TimeoutError, WorkerGone):
@@ -590,7 +606,7 @@ class Sandbox:
             await worker.send({"op": "check", "indices": pending, "measure": job.measure})
             while True:
                 budget = min(deadline, job.deadline) - time.monotonic()
-                record = await worker.receive_within(budget)
+                record = await self._receive(worker, budget)
                 now = time.monotonic()
                 if isinstance(record, Start):
                     if stage or record.index not in pending:
@@ -746,8 +762,7 @@ class Sandbox:
         held to the parent's clocks from the record before them to their own (``crosscheck``),
         and samples the parent's clocks do not explain are ``timing_tampered``."""
         clock = StreamClock(worker, self._watch)
-        async with self._watch.watching():
-            await self._read_time_stream(job, worker, reps, sorted(reps), clock)
+        await self._read_time_stream(job, worker, reps, sorted(reps), clock)
 
     async def _read_time_stream(
         self,
@@ -768,7 +783,7 @@ class Sandbox:
         group: list[tuple[int, list[int], list[int]]] = []
         reported = 0  # wall time the child reported for the groups already judged
         while pending:
-            record = await worker.receive_within(deadline - time.monotonic())
+            record = await self._receive(worker, deadline - time.monotonic())
             if not isinstance(record, TimingSamples) or record.index != pending[0]:
                 raise ProtocolViolation(f"'{record.ev}' arrived out of order while timing")
             index = pending.pop(0)
@@ -790,6 +805,7 @@ class Sandbox:
                 clock.since_send_ns() - reported,
                 kernel_cpu,
                 len(group),
+                sum(_text_chars(job.tests[index]) for index, _, _ in group),
             )
             reported += sum(all_walls)
             if reason is not None:
@@ -802,7 +818,7 @@ class Sandbox:
                 if len(ws) < reps[done]:
                     job.planned.pop(done, None)  # stopped passing: keep what we have
             group = []
-        record = await worker.receive_within(timeout)
+        record = await self._receive(worker, timeout)
         if not isinstance(record, Done):
             raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
 
@@ -811,7 +827,7 @@ class Sandbox:
         if worker is not None and worker.alive() and not job.violated:
             try:
                 await worker.send({"op": "finish"})
-                reply = await worker.receive_within(2.0)
+                reply = await self._receive(worker, 2.0)
                 if not isinstance(reply, Bye):
                     raise ProtocolViolation(f"'{reply.ev}' arrived where 'bye' was due")
                 job.rss = max(job.rss, reply.rss)
@@ -822,6 +838,23 @@ class Sandbox:
         await self._retire(job)
 
     # -- workers --------------------------------------------------------------------------------
+
+    async def _receive(self, worker: WorkerProcess, seconds: float) -> Record:
+        """The worker's next record within ``seconds``, extended by any time the parent's own
+        event loop was stalled meanwhile: a deadline that expires while the engine could not
+        read (a large message being encoded, another job's judging) is not the candidate's."""
+        start = time.perf_counter_ns()
+        granted = 0.0
+        budget = seconds
+        while True:
+            try:
+                return await worker.receive_within(budget)
+            except TimeoutError:
+                stalled = self._watch.stalled_ns(start, time.perf_counter_ns()) / 1e9
+                if stalled - granted < STALL_EXTENSION_MIN_S:
+                    raise
+                budget = stalled - granted
+                granted = stalled
 
     async def _retire(self, job: _Job) -> None:
         worker = job.worker

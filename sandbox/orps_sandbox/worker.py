@@ -96,6 +96,7 @@ class WorkerProcess:
         self.started = 0.0
         self._key = os.urandom(32)
         self._seq = 0
+        self._frame_size: int | None = None
         self.harness_pid: int | None = None
         self.overhead_ns = 0
         """The channel's round trip (min of a few pings before any candidate code ran)."""
@@ -224,10 +225,16 @@ class WorkerProcess:
         if self._reader is None:
             raise WorkerGone("not started")
         try:
-            header = await self._reader.readexactly(4)
-            (size,) = struct.unpack("!I", header)
-            check_size(size)
-            frame = await self._reader.readexactly(size)
+            # Cancellation-safe: a timeout between the header and the frame keeps the size, so
+            # a later call reads the same record (``readexactly`` takes nothing until it can
+            # take everything).
+            if self._frame_size is None:
+                header = await self._reader.readexactly(4)
+                (size,) = struct.unpack("!I", header)
+                check_size(size)
+                self._frame_size = size
+            frame = await self._reader.readexactly(self._frame_size)
+            self._frame_size = None
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             raise WorkerGone(str(exc)) from exc
         record = parse_record(self._key, frame, self._seq)

@@ -42,6 +42,10 @@ else:
 TRACEBACK_FRAMES = 3
 
 
+def _side_code(text: str) -> types.CodeType:
+    return compile(f"({text})", "<test>", "eval", dont_inherit=True)
+
+
 def _doctest() -> types.ModuleType:
     """``doctest``, imported on first use: it brings ``pdb``, ``unittest`` and ``inspect``, about
     a third of a worker's start-up, which suites without doctests need not pay."""
@@ -224,11 +228,13 @@ class Runner:
             # The parent parsed this one-line ``assert a == b`` already: compile the sides only.
             split = test["split"]
             prepared.mode = "eq" if split["op"] == "eq" else "ne"
-            prepared.left = compile(f"({split['left']})", "<test>", "eval", dont_inherit=True)
+            prepared.left = _side_code(split["left"])
             prepared.right_text = split["right"]
             prepared.parent_judges = bool(split["parent_judges"])
             prepared.left_text = split["left"]
             prepared.left_is_call = bool(split["left_is_call"])
+            # The parent sends no source with a split (it would double a large expected value).
+            prepared.source = f"{split['left']} {'==' if prepared.mode == 'eq' else '!='} ..."
         else:
             tree = ast.parse(prepared.source, "<test>")
             if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert):
@@ -263,6 +269,9 @@ class Runner:
             prepared = self.prepare(test)
         except SyntaxError as exc:
             return Outcome("error", f"the test does not parse: {exc}")
+        defer = prepared.parent_judges and self.encode_values
+        if prepared.right is None and prepared.right_text and not defer:
+            prepared.right = _side_code(prepared.right_text)  # compiled outside the clock
         namespace = self.namespace()
         source = prepared.source
         start = self._clock_start()
@@ -276,19 +285,23 @@ class Runner:
                 return Outcome("passed")
             assert prepared.left is not None
             left = eval(prepared.left, namespace)
-            if prepared.parent_judges and self.encode_values:
+            if defer:
                 # The expected side is a literal the parent holds: it judges the value itself.
                 self._clock_stop(start)
+                spent = (self.last_wall, self.last_cpu)
                 deferred = self._deferred(prepared, left)
                 if deferred is not None:
                     return deferred
+                if prepared.right is None:  # not plain data: the harness judges after all
+                    prepared.right = _side_code(prepared.right_text)
                 start = self._clock_start()
-            if prepared.right is None and prepared.right_text:
-                prepared.right = compile(
-                    f"({prepared.right_text})", "<test>", "eval", dont_inherit=True
-                )
-            right = eval(prepared.right, namespace) if prepared.right is not None else None
-            self._clock_stop(start)
+                right = eval(prepared.right, namespace)
+                self._clock_stop(start)
+                self.last_wall += spent[0]
+                self.last_cpu += spent[1]
+            else:
+                right = eval(prepared.right, namespace) if prepared.right is not None else None
+                self._clock_stop(start)
         except AssertionError as exc:
             self._clock_stop(start)
             message = f": {safe_repr(exc.args[0])}" if exc.args else ""
