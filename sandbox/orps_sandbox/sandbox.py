@@ -87,7 +87,7 @@ STATUS_PRIORITY = [
 ]
 READY_TIMEOUT_S = 30.0
 PYTEST_STARTUP_S = 20.0
-STALL_EXTENSION_MIN_S = 0.005
+STALL_EXTENSION_MIN_S = 0.02
 """Parent stalls shorter than this do not extend a deadline."""
 LOAD_BYTES_PER_S = 10_000_000
 """A load message's allowance on top of the import's: 0.1 s per MB of test text."""
