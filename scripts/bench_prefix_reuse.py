@@ -12,7 +12,8 @@ prompt plus completion tokens over the wall time; CPU seconds are this process's
 threads and the engine; the sandbox's candidate processes are not included), steadier than wall
 time on a shared machine. After the ``|``: the model's own split, wall and CPU seconds of its
 worker threads in prompt evaluation (restoring and saving prefixes included) and in generation,
-the prefix stores' peak size and how many saved prefixes were restored; a last line bounds what
+the prefix stores' peak size, how many saved prefixes were restored, how many times a copy
+waited for another to save a shared prefix, and how many were evicted; a last line bounds what
 any prompt reuse could gain (CPU time with prompt evaluation free).
 
 Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
@@ -92,6 +93,8 @@ class Figures:
     timings: ModelTimings
     store_peak_bytes: int
     restores: int
+    waits: int
+    evicted: int
 
     @property
     def evaluated(self) -> int:
@@ -121,8 +124,9 @@ async def _engine(settings: Settings) -> tuple[Engine, RecordingModel]:
     return Engine(settings=settings, model=model, sandbox=sandbox), model
 
 
-def _model_figures(model: RecordingModel) -> tuple[ModelTimings, int, int]:
-    """The embedded model's time split, its prefix stores' peak bytes and restores."""
+def _model_figures(model: RecordingModel) -> tuple[ModelTimings, int, int, int, int]:
+    """The embedded model's time split; its prefix stores' peak bytes, restores, waits for
+    another copy's save, evictions."""
     inner = model.inner
     copies = inner.copies if isinstance(inner, LocalModelPool) else [inner]
     local = [copy for copy in copies if isinstance(copy, LocalModel)]
@@ -132,6 +136,8 @@ def _model_figures(model: RecordingModel) -> tuple[ModelTimings, int, int]:
         timings,
         sum(store.peak_bytes for store in stores),
         sum(store.restored for store in stores),
+        sum(store.waits for store in stores),
+        sum(store.evicted for store in stores),
     )
 
 
@@ -216,7 +222,7 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
 HEADER = (
     f"{'':22} {'calls':>5} {'prompt':>7} {'reused':>7} {'evaluated':>9} {'completion':>10} "
     f"{'wall s':>7} {'tok/s':>6} {'cpu s':>6} | {'prompt s':>8} {'cpu':>6} "
-    f"{'generate s':>10} {'cpu':>6} {'store MiB':>9} {'restores':>8}"
+    f"{'generate s':>10} {'cpu':>6} {'store MiB':>9} {'restores':>8} {'waits':>5} {'evicted':>7}"
 )
 
 
@@ -228,7 +234,8 @@ def row(figures: Figures) -> None:
         f"{figures.tokens_per_s:6.1f} {figures.cpu_s:6.1f} | "
         f"{figures.timings.prompt_s:8.1f} {figures.timings.prompt_cpu_s:6.1f} "
         f"{figures.timings.generation_s:10.1f} {figures.timings.generation_cpu_s:6.1f} "
-        f"{figures.store_peak_bytes / 2**20:9.1f} {figures.restores:8}  "
+        f"{figures.store_peak_bytes / 2**20:9.1f} {figures.restores:8} {figures.waits:5} "
+        f"{figures.evicted:7}  "
         f"(load average now {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f})",
         flush=True,
     )

@@ -236,12 +236,24 @@ class SavedPrefix:
     size: int
 
 
+@dataclass(eq=False)
+class _InFlight:
+    """A prompt a copy is evaluating: how far it got, and the boundary a waiter wants saved."""
+
+    tokens: Sequence[int]
+    position: int
+    wanted: int = 0
+
+
 class PrefixStore:
     """Saved KV states of prompt prefixes: least recently used first out, bounded in bytes.
 
     One store may serve several copies of the same model (a state is plain bytes any context of
     that model and size can load). A prefix that another saved prefix extends is dropped, since
-    the longer one serves every request the shorter one could. Thread-safe.
+    the longer one serves every request the shorter one could. Copies sharing a store also see
+    the prompts the others are evaluating: a copy whose prompt shares more full slices with one
+    of those than with anything saved waits for that copy to save the shared part (computing it
+    twice side by side would take as long and cost twice the CPU). Thread-safe.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_PREFIX_STORE_BYTES) -> None:
@@ -252,8 +264,16 @@ class PrefixStore:
         """States saved (each after a prompt's last full slice was evaluated)."""
         self.restored = 0
         """States loaded into a context to serve a request."""
+        self.evicted = 0
+        """States dropped to stay within ``max_bytes`` (not counting those a longer one replaced)."""
+        self.largest_bytes = 0
+        """The size of the largest state saved."""
+        self.waits = 0
+        """Times a copy waited for another to save a prefix they share."""
         self._entries: OrderedDict[tuple[int, ...], SavedPrefix] = OrderedDict()
+        self._in_flight: list[_InFlight] = []
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -262,15 +282,62 @@ class PrefixStore:
         """The saved prefix sharing the most full slices with ``tokens``, and how many tokens
         of it are usable (a slice boundary); ``(0, None)`` when none shares a full slice."""
         with self._lock:
-            usable, found = 0, None
-            for entry in self._entries.values():
-                shared = _common_prefix(entry.tokens, tokens)
-                shared -= shared % _PROMPT_SLICE_TOKENS
-                if shared > usable:
-                    usable, found = shared, entry
-            if found is not None:
-                self._entries.move_to_end(found.tokens)
-            return usable, found
+            return self._best(tokens)
+
+    def begin(
+        self, tokens: Sequence[int], cached: int, cancel: threading.Event
+    ) -> tuple[int, SavedPrefix | None, _InFlight]:
+        """``best(tokens)``, after waiting while another copy evaluates a prompt sharing more
+        full slices with ``tokens`` than that and than ``cached`` (what the caller's own cache
+        holds) until it saved them; then registers ``tokens`` as in flight (``end`` ends it)."""
+        with self._lock:
+            waited = False
+            while True:
+                if cancel.is_set():
+                    raise GenerationCancelled()
+                usable, found = self._best(tokens)
+                ahead = max(usable, cached)
+                other: _InFlight | None = None
+                for flight in self._in_flight:
+                    shared = _common_prefix(flight.tokens, tokens)
+                    shared -= shared % _PROMPT_SLICE_TOKENS
+                    if shared > ahead:
+                        ahead, other = shared, flight
+                if other is None:
+                    break
+                other.wanted = max(other.wanted, ahead)
+                self.waits += not waited
+                waited = True
+                self._changed.wait(timeout=0.2)  # wakes on every save and end
+            flight = _InFlight(tokens, 0)
+            self._in_flight.append(flight)
+            return usable, found, flight
+
+    def progress(self, flight: _InFlight, position: int) -> bool:
+        """The in-flight prompt's first ``position`` tokens are in its copy's cache; True if a
+        waiting copy wants them saved now."""
+        with self._lock:
+            flight.position = position
+            if flight.wanted and position >= flight.wanted:
+                flight.wanted = 0
+                return True
+            return False
+
+    def end(self, flight: _InFlight) -> None:
+        with self._lock:
+            self._in_flight.remove(flight)
+            self._changed.notify_all()
+
+    def _best(self, tokens: Sequence[int]) -> tuple[int, SavedPrefix | None]:
+        usable, found = 0, None
+        for entry in self._entries.values():
+            shared = _common_prefix(entry.tokens, tokens)
+            shared -= shared % _PROMPT_SLICE_TOKENS
+            if shared > usable:
+                usable, found = shared, entry
+        if found is not None:
+            self._entries.move_to_end(found.tokens)
+        return usable, found
 
     def add(self, entry: SavedPrefix) -> None:
         if entry.size > self.max_bytes:
@@ -281,9 +348,12 @@ class PrefixStore:
             self._entries[entry.tokens] = entry
             self.bytes_used += entry.size
             self.saved += 1
+            self.largest_bytes = max(self.largest_bytes, entry.size)
             while self.bytes_used > self.max_bytes:
                 self._forget(next(iter(self._entries)))
+                self.evicted += 1
             self.peak_bytes = max(self.peak_bytes, self.bytes_used)
+            self._changed.notify_all()
 
     def clear(self) -> None:
         with self._lock:
@@ -574,37 +644,59 @@ class LocalModel:
         every batch llama.cpp computes, and so the text, is what a cold run computes. Tokens
         beyond the full slices (a prompt's partial slice, its last token and the reply) were
         computed in other batches and are never reused. After the prompt's last full slice the
-        cache is saved to the store.
+        cache is saved to the store. When another copy sharing the store is evaluating a prompt
+        that shares more, this one first waits for that copy to save the shared slices.
         """
         llama = self._llama
         end = len(prompt) - 1
-        full = end - end % _PROMPT_SLICE_TOKENS
+        if not self.reuse_prefix:
+            self._cached_prompt, self._reusable = prompt, 0
+            llama.reset()
+            self._evaluate_slices(prompt, 0, end, cancel, None)
+            return 0
         start = 0
-        if self.reuse_prefix:
-            if self._reusable > 0 and llama.n_tokens >= self._reusable:
-                start = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
-                start -= start % _PROMPT_SLICE_TOKENS
-            usable, saved = self.prefix_store.best(prompt[:end])
+        if self._reusable > 0 and llama.n_tokens >= self._reusable:
+            start = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
+            start -= start % _PROMPT_SLICE_TOKENS
+        usable, saved, flight = self.prefix_store.begin(prompt[:end], start, cancel)
+        try:
             if usable > start:
                 start = usable if self._restore(saved) else 0
-        self._cached_prompt, self._reusable = prompt, 0
-        if start > 0 and llama._ctx.kv_cache_seq_rm(-1, start, -1):
-            llama.input_ids[:start] = prompt[:start]
-            llama.n_tokens = start
-            self._reusable = start
-        else:
-            start = 0
-            llama.reset()
+            self._cached_prompt, self._reusable = prompt, 0
+            if start > 0 and llama._ctx.kv_cache_seq_rm(-1, start, -1):
+                llama.input_ids[:start] = prompt[:start]
+                llama.n_tokens = start
+                self._reusable = start
+            else:
+                start = 0
+                llama.reset()
+            self._evaluate_slices(prompt, start, end, cancel, flight)
+        finally:
+            self.prefix_store.end(flight)
+        return start
+
+    def _evaluate_slices(
+        self,
+        prompt: list[int],
+        start: int,
+        end: int,
+        cancel: threading.Event,
+        flight: _InFlight | None,
+    ) -> None:
+        """Evaluate ``prompt[start:end]`` in the fixed slices; with ``flight`` (reuse on), save
+        the state after the last full slice and wherever a waiting copy asks for it."""
+        llama = self._llama
+        full = end - end % _PROMPT_SLICE_TOKENS
         for begin in range(start, end, _PROMPT_SLICE_TOKENS):
             if cancel.is_set():
                 raise GenerationCancelled()
             stop = min(begin + _PROMPT_SLICE_TOKENS, end)
             llama.eval(prompt[begin:stop])
-            if stop - begin == _PROMPT_SLICE_TOKENS:
-                self._reusable = stop
-            if stop == full and self.reuse_prefix:
-                self._save(prompt[:full])
-        return start
+            if stop - begin < _PROMPT_SLICE_TOKENS:
+                continue
+            self._reusable = stop
+            if flight is not None and (self.prefix_store.progress(flight, stop) or stop == full):
+                self._save(prompt[:stop])
 
     def _restore(self, saved: SavedPrefix | None) -> bool:
         """Load a saved prefix into the (cleared) KV cache; False if llama.cpp refuses it."""
