@@ -210,11 +210,14 @@ def _alternating_requests() -> list[tuple[list[ChatMessage], SamplingParams]]:
         "is_palindrome('A man, a plan, a canal: Panama') returned False, expected True.",
     }
     review: ChatMessage = {"role": "user", "content": TASK["content"] + "\n\n" + reply["content"]}
+    score: ChatMessage = {"role": "assistant", "content": "SCORE: 2"}
+    why: ChatMessage = {"role": "user", "content": "Why?"}
+    again: ChatMessage = {"role": "user", "content": "Still failing. Strip punctuation first."}
     a = [SYSTEM, TASK]
     b = [CRITIC, review]
     a2 = [*a, reply, feedback]
-    b2 = [*b, {"role": "assistant", "content": "SCORE: 2"}, {"role": "user", "content": "Why?"}]
-    a3 = [*a2, reply, {"role": "user", "content": "Still failing. Strip punctuation first."}]
+    b2 = [*b, score, why]
+    a3 = [*a2, reply, again]
     sampled = SamplingParams(temperature=0.8, max_tokens=32, seed=11)
     greedy = SamplingParams(temperature=0.0, max_tokens=32, seed=12)
     return [(a, sampled), (b, greedy), (a2, sampled), (b2, sampled), (a3, greedy), (b, greedy)]
@@ -277,6 +280,28 @@ async def test_copies_sharing_a_store_and_a_store_too_small_for_two(gguf_path: P
     assert [c.text for c in small] == expected
     assert tiny.prefix_store.evicted >= 1
     assert tiny.prefix_store.peak_bytes <= shared.largest_bytes
+
+
+async def test_a_copy_waits_for_the_copy_evaluating_the_prefix_it_shares(gguf_path: Path) -> None:
+    # About 900 shared tokens: seconds of evaluation, so the second call starts mid-way.
+    long_task = TASK["content"] + " Handle unicode letters and digits as letters." * 40
+    first: list[ChatMessage] = [SYSTEM, {"role": "user", "content": long_task + " Be concise."}]
+    second: list[ChatMessage] = [SYSTEM, {"role": "user", "content": long_task + " Be clear."}]
+    params = SamplingParams(temperature=0.8, max_tokens=16, seed=2)
+    store = PrefixStore()
+    pool = LocalModelPool([LocalModel(gguf_path, threads=1, prefix_store=store) for _ in (1, 2)])
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        replies = await asyncio.gather(pool.complete(first, params), pool.complete(second, params))
+        expected = [await cold.complete(m, params) for m in (first, second)]
+    finally:
+        await pool.aclose()
+        cold.close()
+
+    assert [r[0].text for r in replies] == [r[0].text for r in expected]
+    assert store.waits == 1 and store.restored == 1
+    assert sorted(r[0].prompt_tokens_reused for r in replies)[0] == 0
+    assert sorted(r[0].prompt_tokens_reused for r in replies)[1] >= 832
 
 
 def test_the_store_keeps_the_longest_of_nested_prefixes_and_evicts_the_least_recent() -> None:

@@ -515,7 +515,23 @@ class LocalModel:
                 raise ModelUnavailable("the local model has been closed") from None
             raise
 
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The tokens a completion of ``messages`` evaluates (loads the weights if needed)."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._render(messages)[1]
+
     # The methods below run with self._lock held.
+
+    def _render(self, messages: Sequence[ChatMessage]) -> tuple[Any, list[int]]:
+        """The chat template's output for ``messages`` and its tokens."""
+        formatted = self._formatter(
+            messages=[{"role": m["role"], "content": m["content"]} for m in messages]
+        )
+        tokens = self._llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        return formatted, list(tokens)
 
     def _ensure_loaded(self) -> None:
         if self._closed:
@@ -571,12 +587,7 @@ class LocalModel:
         stop: Sequence[str],
     ) -> Generation:
         llama = self._llama
-        formatted = self._formatter(
-            messages=[{"role": m["role"], "content": m["content"]} for m in messages]
-        )
-        prompt = llama.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
+        formatted, prompt = self._render(messages)
         room = llama.n_ctx() - len(prompt)
         if room < 1:
             raise ModelError(
