@@ -47,9 +47,9 @@ NUMBERS_BY_VALUE = (
 )
 FLOAT_ATOL = (
     "evalplus compares float outputs with atol=1e-6 even when the task's atol is 0 (is_floats "
-    "check, then np.allclose); orps's expected-output test for an atol-0 task is a plain "
-    "`assert f(...) == expected`, judged with math.isclose(rel_tol=1e-9), so an output rounded to "
-    "7 decimals fails"
+    "check, then np.allclose), and orps's expected-output tests do the same for a float or a "
+    "list or tuple of floats (orps.bench.expected.FLOAT_ATOL), so an output rounded to 7 decimals "
+    "passes on both"
 )
 SPECIAL_ORACLE = (
     "evalplus checks find_zero with a special oracle, |poly(xs, x)| <= atol, so any root passes; "
@@ -460,7 +460,7 @@ ma, mi = max(numbers), min(numbers)
 return [round((x - mi) / (ma - mi), 7) for x in numbers]
 """
         ),
-        expect=(True, False),
+        expect=(True, True),
         why=FLOAT_ATOL,
     ),
     # -- HumanEval/22 filter_integers -----------------------------------------------------------

@@ -29,6 +29,21 @@ CLOSE_HELPER = """def _orps_close(actual, expected, atol):
 """
 
 
+FLOAT_ATOL = 1e-6
+"""The tolerance evalplus applies to float outputs (a float, or a non-empty list or tuple of
+floats) of a task whose own atol is 0; orps grades those outputs the same way."""
+
+
+def _is_floats(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(item, float) for item in value)
+    )
+
+
 def probe_tests(task: PlusTask, inputs: tuple[str, ...], prefix: str) -> list[TestSpec]:
     return [
         TestSpec(
@@ -55,14 +70,14 @@ def output_tests(
 ) -> list[TestSpec]:
     """One ``assert`` test per (input, expected output) pair."""
     tests: list[TestSpec] = []
-    setup = f"from {MODULE_NAME} import {task.entry}\n"
-    if task.atol:
-        setup += CLOSE_HELPER
+    plain_setup = f"from {MODULE_NAME} import {task.entry}\n"
     for i, (args, value) in enumerate(zip(inputs, outputs, strict=True)):
         call = f"{task.entry}(*{args})"
         sides: tuple[str, str] | None = None
-        if task.atol:
-            source = f"assert _orps_close({call}, {value!r}, {task.atol!r})"
+        atol = task.atol or (FLOAT_ATOL if _is_floats(value) else 0)
+        setup = plain_setup + CLOSE_HELPER if atol else plain_setup
+        if atol:
+            source = f"assert _orps_close({call}, {value!r}, {atol!r})"
         else:
             sides = (call, repr(value))
             source = f"assert {call} == {sides[1]}"
