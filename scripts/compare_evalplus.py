@@ -555,7 +555,8 @@ def verdict_word(value: bool | None) -> str:
 
 def print_verdicts(runs: dict[str, list[SideRun]], solutions: list[Solution]) -> list[str]:
     """The verdict table; returns the keys of unexplained disagreements."""
-    evalplus, orps = runs["evalplus"], runs["orps"]
+    evalplus = runs["evalplus"]
+    orps = runs["orps"] if "orps" in runs else runs["orps-verdict"]
     print("\n## Verdicts\n")
     print("| solution | kind | evalplus | orps | agree | evalplus detail | orps detail |")
     print("|---|---|---|---|---|---|---|")
@@ -579,6 +580,7 @@ def print_verdicts(runs: dict[str, list[SideRun]], solutions: list[Solution]) ->
         s.key
         for s in solutions
         if "orps-verdict" in runs
+        and "orps" in runs
         and runs["orps-verdict"][0].verdicts.get(s.key) != orps[0].verdicts.get(s.key)
     ]
     if mode_gap:
@@ -643,6 +645,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-variants", action="store_true", help="reference solutions only")
     parser.add_argument(
         "--no-verdict-only", action="store_true", help="skip orps without timing repetitions"
+    )
+    parser.add_argument(
+        "--no-measured", action="store_true", help="skip orps with memory and timing runs"
     )
     parser.add_argument("--no-cross-check", action="store_true", help="skip resolve_expected check")
     parser.add_argument("--json", type=Path, help="write every figure and verdict here")
@@ -719,7 +724,11 @@ def main() -> int:
             + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
 
-    sides = ["evalplus", "orps"] + ([] if args.no_verdict_only else ["orps-verdict"])
+    sides = (
+        ["evalplus"]
+        + ([] if args.no_measured else ["orps"])
+        + ([] if args.no_verdict_only else ["orps-verdict"])
+    )
     runs: dict[str, list[SideRun]] = {side: [] for side in sides}
     for round_number in range(args.rounds):
         order = sides if round_number % 2 == 0 else sides[::-1]
@@ -735,7 +744,8 @@ def main() -> int:
             runs[side].append(run)
             print(f"round {round_number + 1}: {side:<13} {run.wall_s:7.1f} s", flush=True)
     print(
-        f"\nworkers: {args.workers} on each side; orps isolation: {runs['orps'][0].extra['isolation']}"
+        f"\nworkers: {args.workers} on each side; orps isolation: "
+        f"{runs[sides[1]][0].extra['isolation']}"
     )
     print(
         "evalplus process wall (start-up, imports, loading the cached ground truth, evaluation): "

@@ -84,8 +84,7 @@ class LoopWatch:
     A record that arrives during a stall is read late, so the lap that ends with it looks longer
     than the child's work: ``StreamClock`` takes stalled time out of its laps, and does not hold a
     lap that overlapped a stall to the kernel's CPU count (the child kept working meanwhile). It
-    runs while the sandbox serves a batch; deadlines are extended by the stalls too
-    (``Sandbox._receive``).
+    runs while the sandbox serves a batch.
     """
 
     def __init__(self) -> None:
