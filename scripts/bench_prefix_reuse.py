@@ -42,7 +42,12 @@ from orps.bench.outcomes import Method, RunSettings  # noqa: E402
 from orps.bench.runner import BenchPlan, BenchRunner, ResultsStore  # noqa: E402
 from orps.model.backends import make_chat_model  # noqa: E402
 from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams  # noqa: E402
-from orps.model.local import LocalModel, LocalModelPool, ModelTimings  # noqa: E402
+from orps.model.local import (  # noqa: E402
+    LocalModel,
+    LocalModelPool,
+    ModelTimings,
+    common_prefix,
+)
 from orps.project.discovery import discover_tests  # noqa: E402
 from orps.project.target import load_target  # noqa: E402
 from orps.search.records import SearchFinished, SearchResult  # noqa: E402
@@ -138,20 +143,11 @@ def reusable_tokens(model: LocalModel, requests: list[tuple[list[ChatMessage], i
     total = 0
     for messages, n in requests:
         tokens = model.prompt_tokens(messages)[:-1]
-        shared = max((_common(tokens, earlier) for earlier in prompts), default=0)
+        shared = max((common_prefix(tokens, earlier) for earlier in prompts), default=0)
         total += shared - shared % SLICE
         total += (max(1, n) - 1) * (len(tokens) - len(tokens) % SLICE)
         prompts.append(tokens)
     return total
-
-
-def _common(first: list[int], second: list[int]) -> int:
-    count = 0
-    for a, b in zip(first, second, strict=False):
-        if a != b:
-            break
-        count += 1
-    return count
 
 
 def _model_figures(model: RecordingModel) -> tuple[ModelTimings, int, int, int, int, int]:

@@ -299,7 +299,7 @@ class PrefixStore:
                 ahead = max(usable, cached)
                 other: _InFlight | None = None
                 for flight in self._in_flight:
-                    shared = _common_prefix(flight.tokens, tokens)
+                    shared = common_prefix(flight.tokens, tokens)
                     shared -= shared % _PROMPT_SLICE_TOKENS
                     if shared > ahead:
                         ahead, other = shared, flight
@@ -331,7 +331,7 @@ class PrefixStore:
     def _best(self, tokens: Sequence[int]) -> tuple[int, SavedPrefix | None]:
         usable, found = 0, None
         for entry in self._entries.values():
-            shared = _common_prefix(entry.tokens, tokens)
+            shared = common_prefix(entry.tokens, tokens)
             shared -= shared % _PROMPT_SLICE_TOKENS
             if shared > usable:
                 usable, found = shared, entry
@@ -667,7 +667,7 @@ class LocalModel:
             return 0
         start = 0
         if self._reusable > 0 and llama.n_tokens >= self._reusable:
-            start = _common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
+            start = common_prefix(self._cached_prompt[: self._reusable], prompt[:end])
             start -= start % _PROMPT_SLICE_TOKENS
         usable, saved, flight = self.prefix_store.begin(prompt[:end], start, cancel)
         try:
@@ -739,7 +739,8 @@ def conversation_text(messages: Sequence[ChatMessage]) -> str:
     return "".join(f"\x00{m['role']}\x01{m['content']}" for m in messages)
 
 
-def _common_prefix(first: Sequence[Any], second: Sequence[Any]) -> int:
+def common_prefix(first: Sequence[Any], second: Sequence[Any]) -> int:
+    """How many leading items the two sequences share."""
     count = 0
     for a, b in zip(first, second, strict=False):
         if a != b:
@@ -814,7 +815,7 @@ class LocalModelPool:
             self._free = asyncio.Semaphore(len(self.copies))
         await self._free.acquire()  # as many permits as idle copies: one is idle now
         text = conversation_text(messages)
-        copy = max(self._idle, key=lambda c: _common_prefix(c.conversation, text))
+        copy = max(self._idle, key=lambda c: common_prefix(c.conversation, text))
         self._idle.remove(copy)
         try:
             return await copy.complete(messages, params)
