@@ -89,7 +89,7 @@ class LoopWatch:
 
     def __init__(self) -> None:
         self._stalls: deque[tuple[int, int]] = deque(maxlen=4096)
-        self._ends: deque[int] = deque(maxlen=4096)
+        """(start, end) of each stall, in order."""
         self._users = 0
         self._task: asyncio.Task[None] | None = None
         self._last = time.perf_counter_ns()
@@ -116,7 +116,6 @@ class LoopWatch:
             late = now - self._last - WATCH_PERIOD_NS
             if late > STALL_GRACE_NS:
                 self._stalls.append((now - late, now))
-                self._ends.append(now)
             self._last = now
 
     def stalled_ns(self, start: int, end: int) -> int:
@@ -127,7 +126,7 @@ class LoopWatch:
             overdue = self._last + WATCH_PERIOD_NS
             if end - overdue > STALL_GRACE_NS:
                 total += max(0, end - max(overdue, start))
-        first = bisect.bisect_left(self._ends, start)
+        first = bisect.bisect_left(self._stalls, start, key=lambda stall: stall[1])
         for index in range(first, len(self._stalls)):
             low, high = self._stalls[index]
             total += max(0, min(high, end) - max(low, start))

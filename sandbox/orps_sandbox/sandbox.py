@@ -461,16 +461,6 @@ class Sandbox:
         pending = list(indices)
         clock = StreamClock(worker, self._watch)
         group: list[tuple[int, int, int]] = []  # (index, child wall, child CPU) not judged yet
-        return await self._read_check_stream(job, worker, pending, clock, group)
-
-    async def _read_check_stream(
-        self,
-        job: _Job,
-        worker: WorkerProcess,
-        pending: list[int],
-        clock: StreamClock,
-        group: list[tuple[int, int, int]],
-    ) -> list[int] | None:
         timeout = self.limits.test_timeout_s
         try:
             await worker.send({"op": "check", "indices": pending, "measure": job.measure})
@@ -761,17 +751,8 @@ class Sandbox:
         """One ``time`` command for a round's tests, run back to back; each test's samples are
         held to the parent's clocks from the record before them to their own (``crosscheck``),
         and samples the parent's clocks do not explain are ``timing_tampered``."""
+        pending = sorted(reps)
         clock = StreamClock(worker, self._watch)
-        await self._read_time_stream(job, worker, reps, sorted(reps), clock)
-
-    async def _read_time_stream(
-        self,
-        job: _Job,
-        worker: WorkerProcess,
-        reps: dict[int, int],
-        pending: list[int],
-        clock: StreamClock,
-    ) -> None:
         timeout = self.limits.test_timeout_s
 
         def allowance(index: int) -> float:

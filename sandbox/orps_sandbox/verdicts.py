@@ -89,10 +89,12 @@ class _SplitAssert(NamedTuple):
     left: Any
     right_literal: bool
     right: Any
-    shown: ast.expr
-    """The side a failure names (the call, when the other side is a literal)."""
+    shows_left: bool
+    """Whether a failure names the left side (the call, when the other side is a literal)."""
+    shown_text: str
+    shown_is_call: bool
+    left_is_call: bool
     has_message: bool
-    left_node: ast.expr
     left_text: str | None
     right_text: str | None
     """Each side's own text, when the test is one line (what the harness compiles)."""
@@ -114,31 +116,50 @@ def _split_assert(source: str) -> _SplitAssert | None:
         return None
     if not isinstance(condition.ops[0], ast.Eq | ast.NotEq):
         return None
-    left_literal, left = _literal(condition.left)
-    right_literal, right = _literal(condition.comparators[0])
-    shown = condition.left if not left_literal or right_literal else condition.comparators[0]
+    left_node, right_node = condition.left, condition.comparators[0]
+    left_literal, left = _literal(left_node)
+    right_literal, right = _literal(right_node)
+    shows_left = not left_literal or right_literal
+    shown = left_node if shows_left else right_node
+    left_text = _one_line_segment(source, left_node)
+    shown_text = left_text if shows_left else _one_line_segment(source, right_node)
     return _SplitAssert(
-        isinstance(condition.ops[0], ast.Eq),
-        left_literal,
-        left,
-        right_literal,
-        right,
-        shown,
-        node.msg is not None,
-        condition.left,
-        _one_line_segment(source, condition.left),
-        _one_line_segment(source, condition.comparators[0]),
+        equal_op=isinstance(condition.ops[0], ast.Eq),
+        left_literal=left_literal,
+        left=left,
+        right_literal=right_literal,
+        right=right,
+        shows_left=shows_left,
+        shown_text=shown_text or ast.get_source_segment(source, shown) or "value",
+        shown_is_call=isinstance(shown, ast.Call),
+        left_is_call=isinstance(left_node, ast.Call),
+        has_message=node.msg is not None,
+        left_text=left_text,
+        right_text=_one_line_segment(source, right_node),
     )
 
 
 @functools.lru_cache(maxsize=4096)
 def _given_sides(left: str, right: str) -> _SplitAssert | None:
-    """A split its builder gave (``TestSpec.sides``): only the literal expected side is read."""
+    """A split its builder gave (``TestSpec.sides``, a call and a literal): only the literal
+    expected side is read."""
     found, value = _literal_text(right)
     if not found or "\n" in left or "\n" in right:
         return None
-    node = ast.Name("value")
-    return _SplitAssert(True, False, None, True, value, node, False, node, left, right)
+    return _SplitAssert(
+        equal_op=True,
+        left_literal=False,
+        left=None,
+        right_literal=True,
+        right=value,
+        shows_left=True,
+        shown_text=left,
+        shown_is_call=True,
+        left_is_call=True,
+        has_message=False,
+        left_text=left,
+        right_text=right,
+    )
 
 
 def _split_of(test: TestSpec) -> _SplitAssert | None:
@@ -169,7 +190,7 @@ def split_for_harness(test: TestSpec) -> dict[str, Any] | None:
         "left": split.left_text,
         "right": split.right_text,
         "parent_judges": split.right_literal and not split.left_literal,
-        "left_is_call": test.sides is not None or isinstance(split.left_node, ast.Call),
+        "left_is_call": split.left_is_call,
     }
 
 
@@ -196,16 +217,10 @@ def judge(test: TestSpec, judgement: Judgement) -> tuple[bool, str] | None:
     equal = values_equal(left, right)
     if equal == (judgement.mode == "eq"):
         return True, ""
-    shown = split.shown
-    shows_left = not split.left_literal or split.right_literal
-    value, other = (left, right) if shows_left else (right, left)
-    if test.sides is not None and split.left_text == test.sides[0]:
-        text, is_call = test.sides[0], True
-    else:
-        text = ast.get_source_segment(test.source, shown) or "value"
-        is_call = isinstance(shown, ast.Call)
+    value, other = (left, right) if split.shows_left else (right, left)
+    text = split.shown_text
     if judgement.mode == "eq":
-        verb = "returned" if is_call else "is"
+        verb = "returned" if split.shown_is_call else "is"
         return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
     return False, f"{text} is {safe_repr(value)}, expected a different value"
 
