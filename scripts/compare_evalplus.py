@@ -356,15 +356,15 @@ def orps_tests(record: dict[str, Any], truth: dict[str, Any]) -> tuple[Any, list
 
     task = plus_task(DATASET, record, plus_limit=10**9)
     tests = []
-    for part, inputs, prefix in (
-        ("base", task.base_inputs, "visible"),
-        ("plus", task.plus_inputs, "held_out"),
+    for part, inputs, arguments, prefix in (
+        ("base", task.base_inputs, task.base_arguments, "visible"),
+        ("plus", task.plus_inputs, task.plus_arguments, "held_out"),
     ):
         pairs = truth[part]
         if [args for args, _ in pairs] != list(inputs):
             raise SystemExit(f"{task.task_id}: orps and evalplus read different {part} inputs")
         values = [_literal(value) for _, value in pairs]
-        tests += output_tests(task, inputs, values, prefix)
+        tests += output_tests(task, inputs, values, prefix, arguments)
     return task, tests
 
 

@@ -120,6 +120,9 @@ def bubblewrap_arguments(
         "--gid",
         str(SANDBOX_UID),
         *(["--disable-userns"] if disables_userns() else []),
+        # The zygote is the pid namespace's init: signals from its children cannot reach it, and
+        # kill(-1) from it reaches every other process of the sandbox.
+        "--as-pid-1",
         "--die-with-parent",
         "--new-session",
         "--cap-drop",

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import marshal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_RECORD_BYTES = 2 * 1024 * 1024
-"""Hard cap per record: two plain-data values (≤ 128 K characters each) with room for JSON escaping."""
+"""Hard cap per record: a batch of results, or one piece of a large value, with room for JSON
+escaping."""
+MAX_VALUE_BYTES = 48 * 1024 * 1024
+"""Most JSON one value may take once its ``chunk`` records are put together."""
+MAX_BATCH = 512
+"""Most results one ``results`` record may carry (the harness sends at most 256)."""
 MAX_TEXT = 8192
 """Longest detail text a record may carry (the harness trims its own to 2,000)."""
 MAX_SAMPLES = 256
@@ -64,13 +69,17 @@ class Start(_Record):
 
 
 class Judgement(BaseModel):
-    """The values of one comparison, type-tagged plain data for the parent to compare."""
+    """The values of one comparison, type-tagged plain data for the parent to compare; for a
+    value that is not plain data (``opaque``), its bounded repr and what it is instead."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    mode: Literal["eq", "ne", "doctest"]
+    mode: Literal["eq", "ne", "doctest", "opaque"]
     actual: Any
     expected: Any
+
+
+JUDGEMENT: TypeAdapter[Judgement] = TypeAdapter(Judgement)
 
 
 class Result(_Record):
@@ -81,10 +90,57 @@ class Result(_Record):
     wall_ns: NonNegative | None
     cpu_ns: NonNegative | None
     judge: Judgement | None
+    chunks: NonNegative = 0
+    """Pieces of the judgement sent ahead in ``chunk`` records (``judge`` is then None)."""
     memory: bool
     rss: NonNegative
     walls: Samples
     cpus: Samples
+
+
+class ResultItem(BaseModel):
+    """One verdict-only test in a ``results`` record: a ``result`` without timing samples."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    index: NonNegative
+    status: Literal["passed", "failed", "error"]
+    detail: Text
+    wall_ns: NonNegative
+    cpu_ns: NonNegative
+    judge: Judgement | None
+    chunks: NonNegative = 0
+    memory: bool
+
+
+class Results(_Record):
+    """Several verdict-only results, in the order asked for."""
+
+    ev: Literal["results"]
+    items: Annotated[list[ResultItem], Field(min_length=1, max_length=MAX_BATCH)]
+    rss: NonNegative
+
+
+class Chunk(_Record):
+    """A piece of the JSON of a value too large for one record (the next result's judgement)."""
+
+    ev: Literal["chunk"]
+    data: Annotated[str, Field(max_length=MAX_RECORD_BYTES)]
+
+
+class Forked(_Record):
+    """A zygote's child exists (its pid in the sandbox's namespace)."""
+
+    ev: Literal["forked"]
+    pid: NonNegative
+
+
+class Exited(_Record):
+    """A zygote's child ended with this wait status; ``clean``: nothing it started is left."""
+
+    ev: Literal["exited"]
+    status: NonNegative
+    clean: bool
 
 
 class Memory(_Record):
@@ -110,7 +166,19 @@ class Bye(_Record):
 
 
 Record = Annotated[
-    Ready | Pong | Loaded | Start | Result | Memory | TimingSamples | Done | Bye,
+    Ready
+    | Pong
+    | Loaded
+    | Start
+    | Result
+    | Results
+    | Chunk
+    | Memory
+    | TimingSamples
+    | Done
+    | Bye
+    | Forked
+    | Exited,
     Field(discriminator="ev"),
 ]
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
@@ -147,4 +215,15 @@ def parse_record(key: bytes, frame: bytes, seq: int) -> Record:
 
 
 def command_bytes(message: dict[str, Any]) -> bytes:
-    return json.dumps(message).encode()
+    """A command for the harness: ``marshal`` data (only the parent writes commands)."""
+    return marshal.dumps(message)
+
+
+def judgement_from_chunks(parts: list[str]) -> Judgement:
+    """The judgement a result's ``chunk`` records carried, checked like any record."""
+    if sum(len(part) for part in parts) > MAX_VALUE_BYTES:
+        raise ProtocolViolation(f"a value of more than {MAX_VALUE_BYTES:,} bytes")
+    try:
+        return JUDGEMENT.validate_json("".join(parts))
+    except (ValidationError, ValueError, RecursionError):
+        raise ProtocolViolation("a chunked value failed its schema") from None

@@ -19,12 +19,14 @@ Nothing the candidate does raises here: it all ends in an ``ExecutionReport``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import marshal
 import math
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -51,8 +53,11 @@ from orps_sandbox.measurement import (
     summarise,
 )
 from orps_sandbox.protocol import (
+    MAX_VALUE_BYTES,
     Bye,
+    Chunk,
     Done,
+    Judgement,
     Loaded,
     Memory,
     Pong,
@@ -60,8 +65,11 @@ from orps_sandbox.protocol import (
     Ready,
     Record,
     Result,
+    ResultItem,
+    Results,
     Start,
     TimingSamples,
+    judgement_from_chunks,
 )
 from orps_sandbox.spec import (
     ExecutionReport,
@@ -73,8 +81,8 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
-from orps_sandbox.verdicts import judge, split_for_harness
-from orps_sandbox.worker import Message, WorkerGone, WorkerProcess
+from orps_sandbox.verdicts import CACHED_TESTS, TestReader
+from orps_sandbox.worker import READY_TIMEOUT_S, Message, WorkerGone, WorkerProcess, Zygote
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 STATUS_PRIORITY = [
@@ -85,14 +93,22 @@ STATUS_PRIORITY = [
     ExecutionStatus.TIMEOUT,
     ExecutionStatus.CRASHED,
 ]
-READY_TIMEOUT_S = 30.0
 PYTEST_STARTUP_S = 20.0
+FLUSH_S = 0.02
+"""Verdicts only: extra time per deadline for results waiting in the child's batch (it sends
+them at least every 4 ms of work)."""
 LATE_READ_S = 1.0
 """Time to finish reading a record that was already arriving when its deadline expired."""
 LOAD_BYTES_PER_S = 10_000_000
 """A load message's allowance on top of the import's: 0.1 s per MB of test text."""
 PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
+SUITE_BYTES = 256 * 1024 * 1024
+"""Encoded suites kept for the next candidate, least recently used dropped first."""
+IDLE_ZYGOTES = 2
+"""Idle zygotes kept per worker slot (one more than the pool refills, so that a candidate
+finishing does not make the next one wait for its zygote's clean-up)."""
+_STATUSES = {status.value: status for status in TestStatus}
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
 
@@ -105,7 +121,8 @@ class _Job:
     tests: list[TestSpec]
     binds: tuple[str, ...]
     needs_pytest: bool
-    results: dict[int, TestResult] = field(default_factory=dict)
+    results: dict[int, tuple[TestStatus, str]] = field(default_factory=dict)
+    """Each test's status and detail so far (a report's ``TestResult`` is made at the end)."""
     first: dict[int, tuple[int, int]] = field(default_factory=dict)
     peaks: dict[int, int | None] = field(default_factory=dict)
     walls: dict[int, list[int]] = field(default_factory=dict)
@@ -143,37 +160,57 @@ def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]
     return required_binds(paths)
 
 
-def _test_message(test: TestSpec) -> Message:
-    split = split_for_harness(test)
-    return {
-        "id": test.id,
-        "kind": test.kind.value,
-        "source": "" if split is not None else test.source,
-        "setup": test.setup,
-        "expected_output": test.expected_output,
-        "path": os.path.abspath(test.path) if test.path else None,
-        "node": test.node,
-        "split": split,
-    }
-
-
 def _text_chars(test: TestSpec) -> int:
     """The test's text the harness may compile inside a lap (its setup is compiled once)."""
     return len(test.source)
 
 
-def _load_message(job: _Job) -> Message:
-    return {
-        "op": "load",
-        "module": {
-            "name": job.module.name,
-            "source": job.module.source,
-            "filename": job.module.filename,
-            "search_paths": [os.path.abspath(p) for p in job.module.search_paths],
-            "entry": job.module.entry,
-        },
-        "tests": [_test_message(t) for t in job.tests],
-    }
+class _Suites:
+    """What the harness is sent of each test, and each distinct test list encoded for it once
+    (``marshal``), kept while among the most recent (``CACHED_TESTS`` tests, ``SUITE_BYTES`` of
+    suites, the oldest first out): a batch's candidates share one suite, and a benchmark's suite
+    may hold a thousand tests. Entries are found by the ``id`` of the tests they keep alive,
+    which no other object can take while they last (hashing a test's fields costs more)."""
+
+    def __init__(self, reader: TestReader) -> None:
+        self.reader = reader
+        self._messages: dict[int, tuple[TestSpec, Message]] = {}
+        self._encoded: dict[tuple[int, ...], tuple[tuple[TestSpec, ...], bytes]] = {}
+        self._bytes = 0
+
+    def message(self, test: TestSpec) -> Message:
+        messages = self._messages
+        known = messages.get(id(test))
+        if known is not None and known[0] is test:
+            return known[1]
+        split = self.reader.for_harness(test)
+        message = {
+            "id": test.id,
+            "kind": test.kind.value,
+            "source": "" if split is not None else test.source,
+            "setup": test.setup,
+            "expected_output": test.expected_output,
+            "path": os.path.abspath(test.path) if test.path else None,
+            "node": test.node,
+            "split": split,
+        }
+        messages[id(test)] = (test, message)
+        if len(messages) > CACHED_TESTS:
+            del messages[next(iter(messages))]
+        return message
+
+    def encoded(self, tests: Sequence[TestSpec]) -> bytes:
+        key = tuple(map(id, tests))
+        known = self._encoded.get(key)
+        if known is not None and all(a is b for a, b in zip(known[0], tests, strict=True)):
+            return known[1]
+        data = marshal.dumps([self.message(t) for t in tests])
+        self._encoded[key] = (tuple(tests), data)
+        self._bytes += len(data)
+        while self._bytes > SUITE_BYTES and len(self._encoded) > 1:
+            oldest = next(iter(self._encoded))
+            self._bytes -= len(self._encoded.pop(oldest)[1])
+        return data
 
 
 class Sandbox:
@@ -190,7 +227,10 @@ class Sandbox:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self._info = detect_isolation(isolation, limits)
         self._confinement = Confinement(self._info, limits)
-        self._ready: dict[_PoolKey, list[WorkerProcess]] = {}
+        self._ready: dict[_PoolKey, list[Zygote]] = {}
+        """Idle zygotes by pool key, each ready to fork a candidate's process."""
+        self._zygotes: set[Zygote] = set()
+        """Every zygote alive, idle or serving a candidate."""
         self._pool_key: _PoolKey | None = None
         self._spawning = 0
         self._spawn_idle: asyncio.Event | None = None
@@ -201,6 +241,8 @@ class Sandbox:
         self._cleanup: set[asyncio.Task[None]] = set()
         self._closed = False
         self._watch = LoopWatch()
+        self._reader = TestReader()
+        self._suites = _Suites(self._reader)
 
     @property
     def isolation(self) -> IsolationInfo:
@@ -269,12 +311,17 @@ class Sandbox:
             self._refill_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._refill_task
-        workers = [w for ready in self._ready.values() for w in ready] + list(self._live)
+        workers = list(self._live)
+        zygotes = list(self._zygotes)
         self._ready.clear()
         for worker in workers:
             worker.kill_now()
-        await asyncio.gather(*(w.kill() for w in workers), return_exceptions=True)
+        for zygote in zygotes:
+            zygote.kill_now()
+        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        await asyncio.gather(*(z.kill() for z in zygotes), return_exceptions=True)
         self._live.clear()
+        self._zygotes.clear()
         if self._cleanup:
             await asyncio.gather(*self._cleanup, return_exceptions=True)
 
@@ -365,8 +412,21 @@ class Sandbox:
         job.worker = worker
         return worker
 
+    def _load_message(self, job: _Job) -> Message:
+        return {
+            "op": "load",
+            "module": {
+                "name": job.module.name,
+                "source": job.module.source,
+                "filename": job.module.filename,
+                "search_paths": [os.path.abspath(p) for p in job.module.search_paths],
+                "entry": job.module.entry,
+            },
+            "tests": self._suites.encoded(job.tests),
+        }
+
     async def _load(self, job: _Job, worker: WorkerProcess) -> bool:
-        message = _load_message(job)
+        message = self._load_message(job)
         # Importing gets the test timeout; shipping the tests gets time of its own, by size (a
         # suite can carry 150 MB of expected values, which no import timeout should have to cover).
         size = sum(len(t.source) + len(t.setup) for t in job.tests)
@@ -441,7 +501,7 @@ class Sandbox:
                 return lost
         return []
 
-    def _stop_here(self, job: _Job, indices: Sequence[int], index: int) -> None:
+    def _stop_here(self, job: _Job, indices: Iterable[int], index: int) -> None:
         """Fail-fast: every test after ``index`` is ``not_run``."""
         job.stopped = True
         text = f"not run: test {job.tests[index].id} did not pass (fail-fast)"
@@ -454,55 +514,87 @@ class Sandbox:
         """One ``check`` command for assert/doctest tests, run back to back in the worker.
 
         Returns None when every test reported (or fail-fast stopped the candidate), else the
-        tests still to run. Results must arrive in the order asked for; each test has one hard
-        deadline, ``test_timeout_s`` from the record before it. Its figures are held to the
-        parent's clocks for the interval from that record to its own (``StreamClock``).
+        tests still to run. Results must arrive in the order asked for (verdicts only: several
+        to a ``results`` record); each test has one hard deadline, ``test_timeout_s`` from the
+        record before it (plus the harness's ``FLUSH_S`` when results wait in batches, and then
+        the progress page says which test hung). Its figures are held to the parent's clocks
+        for the interval from that record to its own (``StreamClock``).
         """
-        pending = list(indices)
+        pending = collections.deque(indices)
         clock = StreamClock(worker, self._watch)
         group: list[tuple[int, int, int]] = []  # (index, child wall, child CPU) not judged yet
-        timeout = self.limits.test_timeout_s
+        timeout = self.limits.test_timeout_s + (0.0 if job.measure else FLUSH_S)
+        chunks: list[str] = []
         try:
-            await worker.send({"op": "check", "indices": pending, "measure": job.measure})
+            await worker.send({"op": "check", "indices": indices, "measure": job.measure})
             deadline = time.monotonic() + timeout
             while pending:
                 record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
+                if isinstance(record, Chunk):  # a piece of the next result's value
+                    chunks.append(record.data)
+                    if sum(len(part) for part in chunks) > MAX_VALUE_BYTES:
+                        raise ProtocolViolation(f"a value of more than {MAX_VALUE_BYTES:,} bytes")
+                    continue
                 deadline = time.monotonic() + timeout
-                if not isinstance(record, Result) or record.index != pending[0]:
+                if isinstance(record, Results) and not job.measure:
+                    items: Sequence[Result | ResultItem] = record.items
+                elif isinstance(record, Result):
+                    items = [record]
+                else:
                     raise ProtocolViolation(
                         f"'{record.ev}' arrived where test {pending[0]}'s result was due"
                     )
-                index = pending.pop(0)
-                passed = self._verdict(job, index, record)
-                group.append((index, record.wall_ns or 0, record.cpu_ns or 0))
+                for item in items:
+                    if not pending or item.index != pending[0]:
+                        due = f"test {pending[0]}'s result" if pending else "'done'"
+                        raise ProtocolViolation(
+                            f"a result for test {item.index} arrived where {due} was due"
+                        )
+                    verdict = item.judge
+                    if item.chunks:
+                        if len(chunks) != item.chunks or verdict is not None:
+                            raise ProtocolViolation("a chunked value does not match its result")
+                        verdict = judgement_from_chunks(chunks)
+                    elif chunks:
+                        raise ProtocolViolation("chunks arrived for a result without a value")
+                    chunks = []
+                    index = pending.popleft()
+                    passed = self._verdict(job, index, item, verdict, record.rss)
+                    group.append((index, item.wall_ns or 0, item.cpu_ns or 0))
+                    if job.fail_fast and not passed:
+                        self._stop_here(job, pending, index)
+                        await self._retire(job)
+                        return None
                 if not pending or not worker.buffered():
                     self._judge_group(job, group, clock)
                     group = []
-                if job.fail_fast and not passed:
-                    self._stop_here(job, pending, index)
-                    await self._retire(job)
-                    return None
             record = await self._receive(worker, min(deadline, job.deadline) - time.monotonic())
             if not isinstance(record, Done):
                 raise ProtocolViolation(f"'{record.ev}' arrived where 'done' was due")
             return None
         except TimeoutError:
+            hung = worker.started() if not job.measure else None
             await self._retire(job)
             if not pending:
                 return None  # every test reported; only the end marker was late
             if time.monotonic() >= job.deadline - 0.01:
                 self._expire(job, pending)
                 return []
-            victim = pending.pop(0)
-            text = f"exceeded the {timeout:g} s test timeout"
+            # Verdicts only: the results before the one that hung may still have been waiting
+            # in the child's batch; they run again on the next worker.
+            victim = hung if hung is not None and hung in pending else pending[0]
+            pending.remove(victim)
+            text = f"exceeded the {self.limits.test_timeout_s:g} s test timeout"
             job.results[victim] = self._result(job, victim, TestStatus.TIMEOUT, text)
             job.events.append((ExecutionStatus.TIMEOUT, f"test {job.tests[victim].id} {text}"))
         except WorkerGone:
             description, number = await worker.exit_description()
+            hung = worker.started() if not job.measure else None
             await self._retire(job)
             if not pending:
                 return []
-            victim = pending.pop(0)
+            victim = hung if hung is not None and hung in pending else pending[0]
+            pending.remove(victim)
             text = f"process {description} during the test"
             job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
             job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
@@ -512,7 +604,7 @@ class Sandbox:
         if job.fail_fast:
             self._stop_here(job, pending, victim)
             return None
-        return pending
+        return list(pending)
 
     def _judge_group(
         self, job: _Job, group: list[tuple[int, int, int]], clock: StreamClock
@@ -679,18 +771,27 @@ class Sandbox:
         job.tampered = True
         job.planned.clear()
 
-    def _verdict(self, job: _Job, index: int, record: Result) -> bool:
+    def _verdict(
+        self,
+        job: _Job,
+        index: int,
+        record: Result | ResultItem,
+        judgement: Judgement | None,
+        rss: int,
+    ) -> bool:
         """Store a test's verdict (the parent's own where it can judge); True when it passed."""
-        job.rss = max(job.rss, record.rss)
+        job.rss = max(job.rss, rss)
         test = job.tests[index]
-        status = TestStatus(record.status)
+        status = _STATUSES[record.status]
         detail = record.detail
-        if record.judge is not None:
-            verdict = judge(test, record.judge)
+        if judgement is not None:
+            verdict = self._reader.judge(test, judgement)
             if verdict is not None:
                 passed, text = verdict
                 status = TestStatus.PASSED if passed else TestStatus.FAILED
                 detail = text
+        elif status is TestStatus.PASSED and self._reader.parent_judges(test):
+            raise ProtocolViolation(f"test {test.id} passed without the value the parent judges")
         if record.memory:
             job.events.append((ExecutionStatus.MEMORY_LIMIT, f"test {test.id}: {detail}"))
         job.results[index] = self._result(job, index, status, detail)
@@ -711,7 +812,7 @@ class Sandbox:
         cpu_ns: int | None,
     ) -> None:
         """A pytest item's verdict and its in-session timings, against the check's clock."""
-        if not self._verdict(job, index, record):
+        if not self._verdict(job, index, record, record.judge, record.rss):
             return
         assert record.wall_ns is not None
         job.first_elapsed[index] = elapsed_ns
@@ -839,49 +940,74 @@ class Sandbox:
             await self._dispose(job, worker)
 
     async def _dispose(self, job: _Job, worker: WorkerProcess) -> None:
-        await worker.kill()
+        reusable = await worker.kill()
         self._live.discard(worker)
         job.stdout.append(worker.stdout.text())
         job.stderr.append(worker.stderr.text())
+        await self._release(worker.zygote, reusable)
+
+    async def _release(self, zygote: Zygote, reusable: bool) -> None:
+        """A zygote whose child is gone: idle again if it is clean and still wanted, else killed."""
+        idle = self._ready.get(zygote.key, [])
+        wanted = not self._closed and zygote.key == self._pool_key
+        if reusable and wanted and len(idle) < IDLE_ZYGOTES * self.workers:
+            idle.append(zygote)
+            self._ready[zygote.key] = idle
+            return
+        self._zygotes.discard(zygote)
+        await zygote.kill()
 
     async def _acquire(self, job: _Job) -> WorkerProcess:
         key = (job.binds, job.needs_pytest)
         ready = self._ready.get(key, [])
-        worker: WorkerProcess | None = None
+        zygote: Zygote | None = None
         while ready:
             candidate = ready.pop(0)
             if candidate.alive():
-                worker = candidate
+                zygote = candidate
                 break
-            self._schedule_cleanup(candidate)
-        if worker is None:
-            worker = WorkerProcess(self._confinement, job.binds)
-            job.workers.append(worker)
-            self._live.add(worker)
-            await self._start(worker, preimport_pytest=job.needs_pytest)
-        else:
-            job.workers.append(worker)
-            self._live.add(worker)
+            self._schedule_kill(candidate)
+        if zygote is None:
+            zygote = await self._new_zygote(key)
         self._keep_filled(key)
+        try:
+            worker = await zygote.fork(self.limits.output_bytes)
+        except WorkerGone:
+            self._schedule_kill(zygote)
+            raise
+        except BaseException:
+            zygote.kill_now()
+            self._schedule_kill(zygote)
+            raise
+        job.workers.append(worker)
+        self._live.add(worker)
+        await self._start(worker)
         return worker
 
-    async def _start(self, worker: WorkerProcess, *, preimport_pytest: bool) -> None:
+    async def _new_zygote(self, key: _PoolKey) -> Zygote:
+        zygote = Zygote(self._confinement, key[0], key[1])
+        self._zygotes.add(zygote)
         try:
-            await worker.start(preimport_pytest)
+            await zygote.start()
+        except BaseException:
+            self._zygotes.discard(zygote)
+            raise
+        return zygote
+
+    async def _start(self, worker: WorkerProcess) -> None:
+        """Wait for a new child's ``ready`` and measure its channel."""
+        try:
             reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
-            if isinstance(reply, Ready):
-                await self._calibrate(worker)
+            if not isinstance(reply, Ready):
+                raise ProtocolViolation(f"'{reply.ev}' arrived where 'ready' was due")
+            await self._calibrate(worker)
         except (TimeoutError, WorkerGone, OSError, ProtocolViolation) as exc:
-            await worker.kill()
+            worker.kill_now()
             self._live.discard(worker)
+            await worker.close()
+            self._schedule_kill(worker.zygote)
             stderr = worker.stderr.text().strip()[-500:]
             raise WorkerGone(f"{exc or type(exc).__name__} {stderr}".strip()) from exc
-        except BaseException:
-            await asyncio.shield(worker.kill())
-            raise
-        if not isinstance(reply, Ready):
-            await worker.kill()
-            raise WorkerGone("unexpected first record from the harness")
 
     @staticmethod
     async def _calibrate(worker: WorkerProcess) -> None:
@@ -895,24 +1021,22 @@ class Sandbox:
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'pong' was due")
             trips.append(time.perf_counter_ns() - sent)
         worker.overhead_ns = min(trips)
-        worker.find_harness()
 
     def _keep_filled(self, key: _PoolKey) -> None:
         if self._closed:
             return
         if self._pool_key != key:
-            for other, workers in list(self._ready.items()):
+            for other, zygotes in list(self._ready.items()):
                 if other != key:
-                    for worker in workers:
-                        worker.kill_now()
-                        self._schedule_cleanup(worker)
+                    for zygote in zygotes:
+                        self._schedule_kill(zygote)
                     del self._ready[other]
             self._pool_key = key
         if self._refill_task is None or self._refill_task.done():
             self._refill_task = asyncio.get_running_loop().create_task(self._refill())
 
     async def _refill(self) -> None:
-        """Keep ``workers`` warm workers ready for the current binds and pytest need."""
+        """Keep ``workers`` idle zygotes ready for the current binds and pytest need."""
         while not self._closed and self._pool_key is not None:
             key = self._pool_key
             ready = self._ready.setdefault(key, [])
@@ -920,12 +1044,11 @@ class Sandbox:
                 return
             while self._quiet and self._quiet_over is not None:
                 await self._quiet_over.wait()
-            worker = WorkerProcess(self._confinement, key[0])
             idle = self._idle_event()
             self._spawning += 1
             idle.clear()
             try:
-                await self._start(worker, preimport_pytest=key[1])
+                zygote = await self._new_zygote(key)
             except WorkerGone:
                 return
             finally:
@@ -933,9 +1056,10 @@ class Sandbox:
                 if self._spawning == 0:
                     idle.set()
             if self._closed or self._pool_key != key:
-                await worker.kill()
+                self._zygotes.discard(zygote)
+                await zygote.kill()
                 continue
-            self._ready.setdefault(key, []).append(worker)
+            self._ready.setdefault(key, []).append(zygote)
 
     @contextlib.asynccontextmanager
     async def _quiet_pool(self) -> AsyncIterator[None]:
@@ -961,9 +1085,21 @@ class Sandbox:
         return self._spawn_idle
 
     def _schedule_cleanup(self, worker: WorkerProcess) -> None:
+        """Finish killing a child (already signalled) and its zygote in the background."""
         self._live.discard(worker)
+        self._schedule_kill(worker.zygote, worker)
+
+    def _schedule_kill(self, zygote: Zygote, worker: WorkerProcess | None = None) -> None:
+        self._zygotes.discard(zygote)
+        zygote.kill_now()
+
+        async def finish() -> None:
+            if worker is not None:
+                await worker.close()
+            await zygote.kill()
+
         try:
-            task = asyncio.get_running_loop().create_task(worker.kill())
+            task = asyncio.get_running_loop().create_task(finish())
         except RuntimeError:
             return
         self._cleanup.add(task)
@@ -979,18 +1115,9 @@ class Sandbox:
             return ExecutionStatus.TIMEOUT
         return ExecutionStatus.CRASHED
 
-    def _result(self, job: _Job, index: int, status: TestStatus, detail: str) -> TestResult:
-        return TestResult(
-            id=job.tests[index].id,
-            status=status,
-            detail=detail,
-            wall_ns=None,
-            wall_ns_spread=None,
-            cpu_ns=None,
-            runs=0,
-            peak_memory_bytes=None,
-            instructions=None,
-        )
+    @staticmethod
+    def _result(job: _Job, index: int, status: TestStatus, detail: str) -> tuple[TestStatus, str]:
+        return status, detail
 
     @staticmethod
     def _figures(job: _Job, index: int) -> dict[str, Any]:
@@ -1003,6 +1130,14 @@ class Sandbox:
         walls = job.walls.get(index, [])
         cpus = job.cpus.get(index, [])
         first_wall, first_cpu = job.first[index]
+        if not walls and job.tests[index].kind is not TestKind.PYTEST:  # a verdict's own run
+            return {
+                "wall_ns": max(first_wall, job.first_elapsed.get(index, 0) // 2),
+                "wall_ns_spread": 0,
+                "cpu_ns": first_cpu,
+                "runs": 1,
+                "peak_memory_bytes": job.peaks.get(index),
+            }
         floor = 0
         if len(walls) < 3:
             walls = [first_wall, *walls]
@@ -1024,14 +1159,14 @@ class Sandbox:
 
     def _report(self, job: _Job) -> ExecutionReport:
         tests: list[TestResult] = []
-        for index in range(len(job.tests)):
-            result = job.results[index]
+        for index, test in enumerate(job.tests):
+            verdict, text = job.results[index]
             if job.violated:
-                detail = "not believed: the worker broke the protocol"
-                result = self._result(job, index, TestStatus.ERROR, detail)
-            elif result.status is TestStatus.PASSED and index in job.first:
-                result = result.model_copy(update=self._figures(job, index))
-            tests.append(result)
+                verdict, text = TestStatus.ERROR, "not believed: the worker broke the protocol"
+            figures: dict[str, Any] = {}
+            if verdict is TestStatus.PASSED and index in job.first and not job.violated:
+                figures = self._figures(job, index)
+            tests.append(TestResult(id=test.id, status=verdict, detail=text, **figures))
         status = ExecutionStatus.COMPLETED
         details: list[str] = []
         for candidate in STATUS_PRIORITY:

@@ -52,6 +52,22 @@ class TestSpec(BaseModel):
             "(a test suite of a thousand inputs is otherwise parsed twice per candidate)."
         ),
     )
+    data: tuple[bytes, bytes] | None = Field(
+        None,
+        description=(
+            "With sides built by a program from values: marshal data of the call's positional "
+            "arguments (a tuple) and of the expected value, so that neither process parses the "
+            "sides' text, which failures and labels still show."
+        ),
+    )
+    atol: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "With sides: floats (alone, or in lists and tuples element by element) pass within "
+            "this absolute tolerance; the parent judges, as for any literal expected side."
+        ),
+    )
 
 
 class ModuleSpec(BaseModel):

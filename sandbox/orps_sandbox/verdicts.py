@@ -6,21 +6,34 @@ decides: it decodes the data into fresh builtin values (``decode``; malformed da
 ``ProtocolViolation``), takes any side that is a literal in the test's own source from that source
 rather than from the child (so a candidate that swaps the expected value in the child's memory
 swaps nothing), and compares with ``values_equal``, the same trusted comparison the harness uses,
-run here where no candidate code exists.
+run here where no candidate code exists (``values_close`` for a test with a tolerance).
+
+When the expected side is a literal, the harness is never sent it: only the call's text, or, for
+a call with literal arguments, the callee's name and the arguments as ``marshal`` data
+(``TestReader.for_harness``). What the parent reads from a test is computed once per test and
+kept by the sandbox's ``TestReader``, with the expected value's own encoding, so that the common
+case, a value encoded exactly as expected, is judged by comparing the two encodings. A test built
+by a program from values (``TestSpec.data``) is never parsed at all.
 """
 
 from __future__ import annotations
 
 import ast
 import collections
-import functools
+import marshal
+import re
 from typing import Any, NamedTuple
 
-from orps_sandbox._orps_harness._orps_compare import safe_repr, values_equal
+from orps_sandbox._orps_harness._orps_compare import safe_repr, values_close, values_equal
+from orps_sandbox._orps_harness._orps_values import Unencodable, encode
 from orps_sandbox.protocol import Judgement, ProtocolViolation
 from orps_sandbox.spec import TestKind, TestSpec
 
 MAX_INT_DIGITS = 4300
+CACHED_TESTS = 1 << 17
+"""Tests whose reading a ``TestReader`` keeps (a batch's candidates share their suite; a
+benchmark's suites hold up to a thousand tests each)."""
+_CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SEQUENCES: dict[str, Any] = {
     "list": list,
     "tuple": tuple,
@@ -41,7 +54,7 @@ def decode(data: Any, depth: int = 0) -> Any:
 
 
 def _decode(data: Any, depth: int) -> Any:
-    if depth > 80 or not isinstance(data, list) or not data or not isinstance(data[0], str):
+    if depth > 200 or not isinstance(data, list) or not data or not isinstance(data[0], str):
         raise ValueError("malformed value")
     tag = data[0]
     if tag == "none" and len(data) == 1:
@@ -81,8 +94,17 @@ def _literal(node: ast.expr) -> tuple[bool, Any]:
         return False, None
 
 
+def _literal_text(text: str) -> tuple[bool, Any]:
+    if "..." in text:
+        return False, None
+    try:
+        return True, ast.literal_eval(text.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
 class _SplitAssert(NamedTuple):
-    """What the parent reads from ``assert a == b`` (or ``!=``) once per test source."""
+    """What the parent reads from ``assert a == b`` (or ``!=``) once per test."""
 
     equal_op: bool
     left_literal: bool
@@ -98,12 +120,68 @@ class _SplitAssert(NamedTuple):
     left_text: str | None
     right_text: str | None
     """Each side's own text, when the test is one line (what the harness compiles)."""
+    atol: float | None = None
+    """The test's tolerance for floats (``TestSpec.atol``): compared with ``values_close``."""
+    call: tuple[str, bytes] | None = None
+    """A left side calling a name with literal arguments: the name and the arguments as
+    ``marshal`` data, so the harness builds them without compiling them."""
+    encoded: Any = None
+    """The right side's literal as the harness would encode it (None if it does not encode)."""
+
+    @property
+    def parent_judges(self) -> bool:
+        """The harness sends the left value and the parent compares it with its literal."""
+        return (
+            self.right_literal
+            and not self.left_literal
+            and not self.has_message
+            and self.left_text is not None
+            and self.right_text is not None
+        )
 
 
-@functools.lru_cache(maxsize=4096)
-def _split_assert(source: str) -> _SplitAssert | None:
-    """The parsed test, cached: a batch's candidates share their tests, so each is parsed once.
-    (The cached literals are only ever compared, never handed out or changed.)"""
+def _literal_call(node: ast.expr) -> tuple[str, bytes] | None:
+    """``name(*[a, b])`` or ``name(a, b)`` with literal arguments: (name, marshal data)."""
+    if not isinstance(node, ast.Call) or node.keywords:
+        return None
+    callee = node.func
+    while isinstance(callee, ast.Attribute):
+        callee = callee.value
+    if not isinstance(callee, ast.Name):
+        return None
+    args: list[Any] = []
+    if len(node.args) == 1 and isinstance(node.args[0], ast.Starred):
+        found, value = _literal(node.args[0].value)
+        if not found or not isinstance(value, list | tuple):
+            return None
+        args = list(value)
+    else:
+        for argument in node.args:
+            found, value = _literal(argument)
+            if not found:
+                return None
+            args.append(value)
+    try:
+        return ast.unparse(node.func), marshal.dumps(tuple(args))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _encoded(value: Any) -> Any:
+    try:
+        return encode(value)
+    except Unencodable:
+        return None
+
+
+def _one_line_segment(source: str, node: ast.expr) -> str | None:
+    if "\n" in source or node.lineno != 1 or node.end_lineno != 1 or node.end_col_offset is None:
+        return None
+    return source.encode()[node.col_offset : node.end_col_offset].decode()
+
+
+def _read_assert(source: str) -> _SplitAssert | None:
+    """``assert a == b`` / ``a != b`` parsed from the test's source, or None for anything else."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -123,7 +201,7 @@ def _split_assert(source: str) -> _SplitAssert | None:
     shown = left_node if shows_left else right_node
     left_text = _one_line_segment(source, left_node)
     shown_text = left_text if shows_left else _one_line_segment(source, right_node)
-    return _SplitAssert(
+    split = _SplitAssert(
         equal_op=isinstance(condition.ops[0], ast.Eq),
         left_literal=left_literal,
         left=left,
@@ -137,15 +215,34 @@ def _split_assert(source: str) -> _SplitAssert | None:
         left_text=left_text,
         right_text=_one_line_segment(source, right_node),
     )
+    if split.parent_judges:
+        split = split._replace(call=_literal_call(left_node), encoded=_encoded(right))
+    return split
 
 
-@functools.lru_cache(maxsize=4096)
-def _given_sides(left: str, right: str) -> _SplitAssert | None:
-    """A split its builder gave (``TestSpec.sides``, a call and a literal): only the literal
-    expected side is read."""
-    found, value = _literal_text(right)
-    if not found or "\n" in left or "\n" in right:
+def _given(test: TestSpec) -> _SplitAssert | None:
+    """A split its builder gave (``TestSpec.sides``, a call and a literal): the literal expected
+    side is read, or, with ``TestSpec.data``, nothing is parsed at all."""
+    assert test.sides is not None
+    left, right = test.sides
+    if "\n" in left or "\n" in right:
         return None
+    call: tuple[str, bytes] | None = None
+    if test.data is not None:
+        arguments, expected = test.data
+        value = marshal.loads(expected)
+        callee = left.split("(", 1)[0]
+        if _CALLEE.fullmatch(callee):
+            call = (callee, arguments)
+    else:
+        found, value = _literal_text(right)
+        if not found:
+            return None
+        try:
+            node = ast.parse(left, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+        call = _literal_call(node)
     return _SplitAssert(
         equal_op=True,
         left_literal=False,
@@ -159,76 +256,131 @@ def _given_sides(left: str, right: str) -> _SplitAssert | None:
         has_message=False,
         left_text=left,
         right_text=right,
+        atol=test.atol,
+        call=call,
+        encoded=_encoded(value),
     )
 
 
-def _split_of(test: TestSpec) -> _SplitAssert | None:
-    if test.sides is not None:
-        given = _given_sides(*test.sides)
-        if given is not None:
-            return given
-    return _split_assert(test.source)
+class TestReader:
+    """What the parent reads from tests, kept per test (at most ``capacity``, the oldest read
+    first out) for the life of one sandbox: its candidates share their tests, so each test
+    is read once. The values kept are only ever compared, never handed out or changed."""
 
+    __test__ = False  # not a pytest test class
 
-def _one_line_segment(source: str, node: ast.expr) -> str | None:
-    if "\n" in source or node.lineno != 1 or node.end_lineno != 1 or node.end_col_offset is None:
-        return None
-    return source.encode()[node.col_offset : node.end_col_offset].decode()
+    def __init__(self, capacity: int = CACHED_TESTS) -> None:
+        self.capacity = capacity
+        self._splits: dict[int, tuple[TestSpec, _SplitAssert | None]] = {}
+        """By ``id`` of the test, which the entry keeps alive (so the id cannot be reused while
+        the entry lasts): hashing a test's fields for every result would cost more than
+        reading it."""
+        self._wants: collections.OrderedDict[str, tuple[bool, Any]] = collections.OrderedDict()
+
+    def split_of(self, test: TestSpec) -> _SplitAssert | None:
+        splits = self._splits
+        known = splits.get(id(test))
+        if known is not None and known[0] is test:
+            return known[1]
+        split = _given(test) if test.sides is not None else None
+        if split is None:
+            split = _read_assert(test.source)
+        splits[id(test)] = (test, split)
+        if len(splits) > self.capacity:
+            del splits[next(iter(splits))]  # the oldest read first out
+        return split
+
+    def _want(self, text: str) -> tuple[bool, Any]:
+        wants = self._wants
+        if text not in wants:
+            wants[text] = _literal_text(text)
+            if len(wants) > self.capacity:
+                wants.popitem(last=False)
+        return wants[text]
+
+    def for_harness(self, test: TestSpec) -> dict[str, Any] | None:
+        """The sides of a one-line ``assert a == b`` / ``!=`` without a message, for the harness:
+        it then compiles the sides without parsing the test. A literal expected side stays with
+        the parent (which compares with its own copy): the harness is not even sent it, and a
+        call with literal arguments comes as the callee's name and the arguments' marshal data."""
+        if test.kind is not TestKind.ASSERT:
+            return None
+        split = self.split_of(test)
+        if split is None or split.has_message or split.left_text is None or not split.right_text:
+            return None
+        judged = split.parent_judges
+        return {
+            "op": "eq" if split.equal_op else "ne",
+            "left": split.left_text,
+            "right": None if judged else split.right_text,
+            "call": split.call if judged else None,
+            "parent_judges": judged,
+            "left_is_call": split.left_is_call,
+        }
+
+    def parent_judges(self, test: TestSpec) -> bool:
+        """Whether the harness must send this test's value for the parent to judge: a passed
+        verdict without it is not believed."""
+        if test.kind is not TestKind.ASSERT:
+            return False
+        split = self.split_of(test)
+        return split is not None and split.parent_judges
+
+    def judge(self, test: TestSpec, judgement: Judgement) -> tuple[bool, str] | None:
+        """(passed, detail) decided here, or None when this test is not one the parent judges."""
+        if judgement.mode == "opaque":
+            return self._judge_opaque(test, judgement)
+        if test.kind is TestKind.DOCTEST and judgement.mode == "doctest":
+            found, expected = self._want(test.expected_output or "")
+            if not found:
+                return None
+            actual = decode(judgement.actual)
+            if values_equal(actual, expected):
+                return True, ""
+            want = (test.expected_output or "").strip()[:200]
+            return False, f"{test.source.strip()} returned {safe_repr(actual)}, expected {want}"
+        if test.kind is not TestKind.ASSERT or judgement.mode not in ("eq", "ne"):
+            return None
+        split = self.split_of(test)
+        if split is None:
+            return None
+        if (judgement.mode == "eq") != split.equal_op:
+            raise ProtocolViolation("a judgement's operator does not match the test")
+        if split.equal_op and split.encoded is not None and judgement.actual == split.encoded:
+            return True, ""  # encoded exactly as the expected literal: equal (and close)
+        left = split.left if split.left_literal else decode(judgement.actual)
+        right = split.right if split.right_literal else decode(judgement.expected)
+        if split.atol is not None:
+            equal = values_close(left, right, split.atol)
+        else:
+            equal = values_equal(left, right)
+        if equal == split.equal_op:
+            return True, ""
+        value, other = (left, right) if split.shows_left else (right, left)
+        text = split.shown_text
+        if split.equal_op:
+            verb = "returned" if split.shown_is_call else "is"
+            return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
+        return False, f"{text} is {safe_repr(value)}, expected a different value"
+
+    def _judge_opaque(self, test: TestSpec, judgement: Judgement) -> tuple[bool, str]:
+        """A value that is not plain data, against the literal the parent holds: never equal (a
+        value ``values_equal`` accepts for a literal always encodes), so ``==`` fails and
+        ``!=`` holds."""
+        split = self.split_of(test) if test.kind is TestKind.ASSERT else None
+        if split is None or not split.parent_judges:
+            raise ProtocolViolation("an opaque value for a test the parent does not judge")
+        if not split.equal_op:
+            return True, ""
+        shown = str(judgement.actual)[:200]
+        what = str(judgement.expected)[:120]
+        verb = "returned" if split.shown_is_call else "is"
+        return False, (
+            f"{split.shown_text} {verb} {shown} ({what}: not plain data), "
+            f"expected {safe_repr(split.right)}"
+        )
 
 
 def split_for_harness(test: TestSpec) -> dict[str, Any] | None:
-    """The two sides of a one-line ``assert a == b`` / ``!=`` without a message, as text, for the
-    harness: it then compiles the sides without parsing the test, and leaves a literal expected
-    side to the parent (which compares with its own copy), so it never builds it at all."""
-    if test.kind is not TestKind.ASSERT:
-        return None
-    split = _split_of(test)
-    if split is None or split.has_message or split.left_text is None or split.right_text is None:
-        return None
-    return {
-        "op": "eq" if split.equal_op else "ne",
-        "left": split.left_text,
-        "right": split.right_text,
-        "parent_judges": split.right_literal and not split.left_literal,
-        "left_is_call": split.left_is_call,
-    }
-
-
-def judge(test: TestSpec, judgement: Judgement) -> tuple[bool, str] | None:
-    """(passed, detail) decided here, or None when this test is not one the parent can judge."""
-    actual = decode(judgement.actual)
-    if test.kind is TestKind.DOCTEST and judgement.mode == "doctest":
-        found, expected = _literal_text(test.expected_output or "")
-        if not found:
-            return None
-        if values_equal(actual, expected):
-            return True, ""
-        want = (test.expected_output or "").strip()[:200]
-        return False, f"{test.source.strip()} returned {safe_repr(actual)}, expected {want}"
-    if test.kind is not TestKind.ASSERT or judgement.mode not in ("eq", "ne"):
-        return None
-    split = _split_of(test)
-    if split is None:
-        return None
-    if (judgement.mode == "eq") != split.equal_op:
-        raise ProtocolViolation("a judgement's operator does not match the test")
-    left = split.left if split.left_literal else actual
-    right = split.right if split.right_literal else decode(judgement.expected)
-    equal = values_equal(left, right)
-    if equal == (judgement.mode == "eq"):
-        return True, ""
-    value, other = (left, right) if split.shows_left else (right, left)
-    text = split.shown_text
-    if judgement.mode == "eq":
-        verb = "returned" if split.shown_is_call else "is"
-        return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
-    return False, f"{text} is {safe_repr(value)}, expected a different value"
-
-
-def _literal_text(text: str) -> tuple[bool, Any]:
-    if "..." in text:
-        return False, None
-    try:
-        return True, ast.literal_eval(text.strip())
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
+    """``TestReader.for_harness`` for one test, without a sandbox's reader."""
+    return TestReader(capacity=1).for_harness(test)

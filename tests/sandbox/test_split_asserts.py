@@ -1,13 +1,16 @@
 """Split asserts the parent hands to the harness already split, in real sandboxed processes.
 
-For a one-line ``assert LEFT == RIGHT`` the parent sends the two sides' text, so the harness
-compiles them without parsing the test; a literal RIGHT is never built in the child, whose value
-of LEFT the parent compares with its own copy. Tests built by a program can give the sides
+For a one-line ``assert LEFT == RIGHT`` the parent sends the sides' text, so the harness compiles
+them without parsing the test; a literal RIGHT is never even sent to the child, whose value of
+LEFT the parent compares with its own copy, and a LEFT that calls a name with literal arguments
+comes as the name and the arguments' marshal data. Tests built by a program can give the sides
 directly (``TestSpec.sides``), so neither process parses them at all. The verdicts and details
 must be those of the plain path, and a candidate gains nothing from any of it.
 """
 
 from __future__ import annotations
+
+import marshal
 
 from orps_sandbox import ExecutionStatus, Sandbox, TestSpec, TestStatus
 from orps_sandbox.spec import TestKind as Kind
@@ -26,18 +29,27 @@ def built(test_id: str, left: str, right: str) -> TestSpec:
 
 
 def test_the_parent_splits_only_what_it_can_judge() -> None:
-    assert split_for_harness(check("a", "assert f(1) == [1, 2]")) == {
+    split = split_for_harness(check("a", "assert f(1) == [1, 2]"))
+    assert split is not None
+    name, arguments = split.pop("call")
+    assert (name, marshal.loads(arguments)) == ("f", (1,))
+    assert split == {
         "op": "eq",
         "left": "f(1)",
-        "right": "[1, 2]",
+        "right": None,  # the parent keeps the expected literal to itself
         "parent_judges": True,
         "left_is_call": True,
     }
+    not_literal = split_for_harness(check("g", "assert f(x) == 2"))
+    assert not_literal is not None and not_literal["call"] is None
+    both = split_for_harness(check("h", "assert f(1) == g(2)"))
+    assert both is not None and both["right"] == "g(2)" and both["call"] is None
     assert split_for_harness(check("b", "assert f(1) != g(2)"))["parent_judges"] is False  # type: ignore[index]
     assert split_for_harness(check("c", "assert f(1) == 1, 'message'")) is None
     assert split_for_harness(check("d", "assert f(1) == 1 == g(1)")) is None
     assert split_for_harness(check("e", "x = f(1)\nassert x == 1")) is None
-    assert split_for_harness(built("f", "f(*[1])", "2"))["left"] == "f(*[1])"  # type: ignore[index]
+    given = split_for_harness(built("f", "f(*[1, [2]])", "2"))
+    assert given is not None and marshal.loads(given["call"][1]) == (1, [2])
 
 
 async def test_split_and_given_sides_judge_like_the_plain_path(sandbox: Sandbox) -> None:
@@ -65,7 +77,7 @@ async def test_split_and_given_sides_judge_like_the_plain_path(sandbox: Sandbox)
 
 
 async def test_an_always_equal_object_fails_a_given_sides_test(sandbox: Sandbox) -> None:
-    # Not plain data: the harness judges it with the trusted comparison, which it fails.
+    # Not plain data, so never equal to the literal the parent holds: it fails there.
     code = (
         "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
         "def f(*xs):\n    return Anything()\n"

@@ -10,7 +10,8 @@ candidate, driven by the parent's commands over the channel (fd 3), never over s
 ``key`` (first, before anything else) authenticates every later record; ``ping`` → ``pong`` (the
 parent measures the channel's round trip before candidate code exists); ``load`` (module + tests)
 → ``loaded``; ``check`` (test indices) → one ``result`` per assert/doctest test, in the order
-given, then ``done`` (pytest items: ``start``/``result``/``memory`` each, in pytest's order);
+given, then ``done`` (verdicts only: the same results, several to a ``results`` record, sent at
+least every ``FLUSH_NS``; pytest items: ``start``/``result``/``memory`` each, in pytest's order);
 ``memory`` (indices) → one ``memory`` per test, then ``done``; ``time`` (indices + repetitions) →
 one ``samples`` per assert/doctest test in the order given (pytest items: ``start``/``samples``),
 then ``done``; ``finish`` → ``bye``. Tests run back to back with no round trip between them (the
@@ -18,7 +19,11 @@ parent reads each record's arrival as that test's clock). A ``result`` carries p
 values (``judge``) when the parent can judge the comparison itself, and the run's own wall and CPU
 time whatever its verdict, so that every interval of the stream is accounted for. The memory run
 under tracemalloc is its own command, after the check, so it never counts against a test's
-timeout or clock; the parent asks for it only for tests cheap enough to trace.
+timeout or clock; the parent asks for it only for tests cheap enough to trace. A value too large
+for one record goes ahead of its result in ``chunk`` records.
+
+Under bubblewrap the program starts as a zygote (``_orps_zygote``): it forks one child per
+candidate, and each child runs ``HarnessLoop`` on a channel of its own.
 
 Before any candidate code runs, the guard disables process, signal and destructive file APIs. The
 guard is defence in depth only: the boundary is the OS confinement set up by the parent.
@@ -30,11 +35,15 @@ import contextlib
 import importlib
 import json
 import linecache
+import marshal
+import mmap
 import os
 import resource
 import sys
+import time
 import tracemalloc
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
@@ -48,6 +57,8 @@ if TYPE_CHECKING:
         preimport_pytest,
         run_pytest,
     )
+    from orps_sandbox._orps_harness._orps_values import CHUNK_BYTES, INLINE_BYTES
+    from orps_sandbox._orps_harness._orps_zygote import Zygote
 else:
     # No bytecode cache for the harness's modules or the candidate's (as for the former
     # single-file harness); the interpreter has already cached this file, if it could.
@@ -57,6 +68,19 @@ else:
     from _orps_judge import Outcome, Runner, format_exception
     from _orps_loader import CandidateFinder, CandidateLoader
     from _orps_pytest import PytestSession, preimport_pytest, run_pytest
+    from _orps_values import CHUNK_BYTES, INLINE_BYTES
+    from _orps_zygote import Zygote
+
+FLUSH_NS = 4_000_000
+"""Verdicts only: results wait at most this long (or for ``BATCH_ITEMS``) before they are sent;
+a test slower than this is sent on its own, so a test's deadline still runs from the record
+before it."""
+PROGRESS_BYTES = 4096
+BATCH_ITEMS = 256
+BATCH_BYTES = 512 * 1024
+_DUMPS = json.dumps
+_MONOTONIC_NS = time.monotonic_ns
+Sender = Callable[[Message], None]
 
 
 def rusage_peak() -> int:
@@ -65,13 +89,79 @@ def rusage_peak() -> int:
     return max(own, children) * 1024
 
 
+def send_value(send: Sender, judge: Message | None) -> tuple[Message | None, int]:
+    """A judgement for a record: as it is, or, when its JSON is too large for one record, sent
+    ahead in ``chunk`` records (the record then carries ``None`` and the number of chunks)."""
+    if judge is None:
+        return None, 0
+    text = _DUMPS(judge)
+    if len(text) <= INLINE_BYTES:
+        return judge, 0
+    parts = range(0, len(text), CHUNK_BYTES)
+    for start in parts:
+        send({"ev": "chunk", "data": text[start : start + CHUNK_BYTES]})
+    return None, len(parts)
+
+
+class ResultBatch:
+    """Verdict-only results, several to a ``results`` record: one authenticated record (and one
+    parent wake-up) per batch instead of per test. A batch is sent when it is ``FLUSH_NS`` old,
+    full, or the stream ends, and before any value that travels in chunks."""
+
+    def __init__(self, send: Sender) -> None:
+        self.send = send
+        self.items: list[Message] = []
+        self.size = 0
+        self.since = _MONOTONIC_NS()
+
+    def add(self, index: int, outcome: Outcome, wall: int, cpu: int) -> None:
+        judge: Message | None = outcome.judge
+        chunks = 0
+        if judge is not None:
+            size = outcome.judge_size
+            if size < 0 or size > INLINE_BYTES:
+                size = len(_DUMPS(judge))
+            if size > INLINE_BYTES:
+                self.flush()
+                judge, chunks = send_value(self.send, judge)
+            self.size += size if chunks == 0 else 0
+        self.size += len(outcome.detail) + 64
+        self.items.append(
+            {
+                "index": index,
+                "status": outcome.status,
+                "detail": outcome.detail,
+                "wall_ns": wall,
+                "cpu_ns": cpu,
+                "judge": judge,
+                "chunks": chunks,
+                "memory": outcome.memory_error,
+            }
+        )
+        if (
+            chunks
+            or len(self.items) >= BATCH_ITEMS
+            or self.size >= BATCH_BYTES
+            or _MONOTONIC_NS() - self.since >= FLUSH_NS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.send({"ev": "results", "items": self.items, "rss": rusage_peak()})
+            self.items = []
+            self.size = 0
+        self.since = _MONOTONIC_NS()
+
+
 class HarnessLoop:
     """One candidate, start to finish, driven by the parent's commands."""
 
-    def __init__(self, channel: Channel, config: Message) -> None:
+    def __init__(self, channel: Channel, config: Message, progress: Progress | None = None) -> None:
         self.channel = channel
         # Bound now, before candidate code: wrapping ``Channel.send`` later changes nothing here.
         self.send = channel.send
+        self.progress = progress
         self.config = config
         self.memory_cutoff_ns = int(config.get("memory_cutoff_ns", 0))
         self.tests: list[Message] = []
@@ -107,7 +197,8 @@ class HarnessLoop:
 
     def load(self, command: Message) -> None:
         module_spec: Message = command["module"]
-        self.tests = command["tests"]
+        # The suite travels as marshal data of its own: the parent encodes it once per batch.
+        self.tests = marshal.loads(command["tests"])
         for path in reversed(module_spec.get("search_paths", [])):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -168,11 +259,20 @@ class HarnessLoop:
         pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
         assert self.runner is not None
         runner = self.runner
+        batch = None if measure else ResultBatch(self.send)
+        progress = self.progress if batch is not None else None
         for index in indices:
             if index in pytest_tests:
                 continue
+            if progress is not None:
+                progress.started(index)  # a batch's results wait: the parent reads which hung
             outcome = self.run_once(self.tests[index])
-            self.send_result(index, outcome, runner.last_wall, runner.last_cpu, always=True)
+            if batch is None:
+                self.send_result(index, outcome, runner.last_wall, runner.last_cpu, always=True)
+            else:
+                batch.add(index, outcome, runner.last_wall, runner.last_cpu)
+        if batch is not None:
+            batch.flush()
         if pytest_tests:
             self.check_pytest(pytest_tests, measure)
 
@@ -209,6 +309,7 @@ class HarnessLoop:
         # Timings go with every verdict the parent may turn into a pass (it judges values itself),
         # and with every assert/doctest result (the parent accounts for each interval it timed).
         timed = always or outcome.status == "passed" or outcome.judge is not None
+        judge, chunks = send_value(self.send, outcome.judge)
         self.send(
             {
                 "walls": extra[0] if timed else [],
@@ -219,7 +320,8 @@ class HarnessLoop:
                 "detail": outcome.detail,
                 "wall_ns": wall if timed else None,
                 "cpu_ns": cpu if timed else None,
-                "judge": outcome.judge,
+                "judge": judge,
+                "chunks": chunks,
                 "memory": outcome.memory_error,
                 "rss": rusage_peak(),
             }
@@ -326,13 +428,45 @@ def main() -> None:
     apply_limits(config)
     if config.get("preimport_pytest"):
         preimport_pytest()
-    # Fail loudly rather than silently if a C stack overflow is about to kill us: the parent
-    # sees the signal either way; faulthandler only adds a traceback on stderr.
+    if config.get("zygote"):
+        zygote = Zygote(channel, config, serve_candidate)
+        del channel  # only the zygote holds its channel, and drops it in every child
+        zygote.serve()
+    else:
+        enable_faulthandler()
+        HarnessLoop(channel, config).serve()
+
+
+def enable_faulthandler() -> None:
+    """Fail loudly rather than silently if a C stack overflow is about to kill the candidate's
+    process: the parent sees the signal either way; faulthandler only adds a traceback on
+    stderr. (Not in the zygote: as its namespace's init it keeps every default action.)"""
     with contextlib.suppress(Exception):
         import faulthandler
 
         faulthandler.enable()
-    HarnessLoop(channel, config).serve()
+
+
+def serve_candidate(fd: int, progress_fd: int, config: Message) -> None:
+    """A zygote's child: one candidate on the channel the parent sent it (never returns)."""
+    enable_faulthandler()
+    progress = Progress(progress_fd)
+    HarnessLoop(Channel(fd), config, progress).serve()
+
+
+class Progress:
+    """A page shared with the parent where the child notes the test it is starting, one store
+    per test: verdict-only results wait in a batch, so when a test hangs the parent reads here
+    which one it was (a candidate that writes here only misleads the blame for its own hang,
+    and every test it skips is run again)."""
+
+    def __init__(self, fd: int) -> None:
+        self._map = mmap.mmap(fd, PROGRESS_BYTES)
+        os.close(fd)
+        self._words = memoryview(self._map).cast("Q")
+
+    def started(self, index: int) -> None:
+        self._words[0] = index + 1
 
 
 if __name__ == "__main__":

@@ -101,6 +101,23 @@ def values_equal(actual: object, expected: object, depth: int = 0) -> bool:
         return False
 
 
+def values_close(actual: object, expected: object, atol: float, depth: int = 0) -> bool:
+    """``values_equal``, except that floats (and lists or tuples of them, element by element)
+    match within ``atol`` (as the EvalPlus tasks with a tolerance are graded)."""
+    if depth > 200:
+        return False
+    floats = type(actual) is float or type(expected) is float
+    if floats and type(actual) in NUMBER_TYPES and type(expected) in NUMBER_TYPES:
+        return actual == expected or abs(actual - expected) <= atol  # type: ignore[operator]
+    sequences = (list, tuple)
+    if type(expected) in sequences and type(actual) in sequences:
+        seq_a, seq_e = list(actual), list(expected)  # type: ignore[call-overload]
+        return len(seq_a) == len(seq_e) and all(
+            values_close(x, y, atol, depth + 1) for x, y in zip(seq_a, seq_e, strict=True)
+        )
+    return values_equal(actual, expected, depth)
+
+
 def _trusted_hashable(value: object) -> bool:
     kind = type(value)
     if kind in NUMBER_TYPES or kind in (str, bytes, type(None), frozenset):

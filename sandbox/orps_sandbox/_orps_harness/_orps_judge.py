@@ -7,7 +7,11 @@ module's globals and returns an ``Outcome`` (status and detail). A single ``asse
 doctests compare a literal want type-aware and anything else with ``doctest.OutputChecker``.
 Where both sides are plain data (``_orps_values.encode``), the outcome also carries them
 type-tagged in ``Outcome.judge`` and the parent judges again outside this process: its verdict is
-the one that counts, so a candidate that patches the comparison here gains nothing.
+the one that counts, so a candidate that patches the comparison here gains nothing. For a split
+the parent judges (``assert CALL == LITERAL``) the harness never sees the expected side at all:
+it sends the call's value, or, when the value is not plain data (which never equals a literal),
+its bounded repr. A call with literal arguments comes as the callee's name and the arguments as
+``marshal`` data, built afresh for every run and never compiled.
 Exceptions become details showing only frames of candidate and test code, never the harness's.
 Part of the harness that runs inside the sandbox: standard library only.
 """
@@ -15,6 +19,7 @@ Part of the harness that runs inside the sandbox: standard library only.
 from __future__ import annotations
 
 import ast
+import marshal
 import sys
 import time
 import traceback
@@ -32,12 +37,12 @@ if TYPE_CHECKING:
         values_equal,
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
-    from orps_sandbox._orps_harness._orps_values import Unencodable, encode
+    from orps_sandbox._orps_harness._orps_values import Unencodable, encode, encode_sized
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
-    from _orps_values import Unencodable, encode
+    from _orps_values import Unencodable, encode, encode_sized
 
 TRACEBACK_FRAMES = 3
 
@@ -57,12 +62,13 @@ def _doctest() -> types.ModuleType:
 # Captured at import, before candidate code: patching ``time.perf_counter_ns`` changes nothing here.
 _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
+_LOADS = marshal.loads
 
 
 class Outcome:
     """The verdict of one execution of one test."""
 
-    __slots__ = ("detail", "exit_requested", "judge", "memory_error", "status")
+    __slots__ = ("detail", "exit_requested", "judge", "judge_size", "memory_error", "status")
 
     def __init__(self, status: str, detail: str = "") -> None:
         self.status = status
@@ -71,6 +77,8 @@ class Outcome:
         self.exit_requested = False
         self.judge: Message | None = None
         """Plain type-tagged values for the parent's own judgement, when both sides encode."""
+        self.judge_size = -1
+        """A bound on the judgement's JSON length, when known (-1: measure it)."""
 
 
 def judge_payload(mode: str, actual: object, expected: object) -> Message | None:
@@ -125,6 +133,8 @@ class Prepared:
     """A test compiled once, so repetitions time the test and not the compiler."""
 
     __slots__ = (
+        "call_args",
+        "callee",
         "expected",
         "has_literal",
         "is_expression",
@@ -159,6 +169,10 @@ class Prepared:
         self.parent_judges = False
         self.left_text = ""
         self.left_is_call = False
+        self.callee: types.CodeType | None = None
+        """For a call with literal arguments: the callee's name, compiled once."""
+        self.call_args = b""
+        """... and its positional arguments, ``marshal`` data loaded afresh for every run."""
 
 
 def _expression_code(node: ast.expr, source: str = "") -> types.CodeType:
@@ -228,8 +242,13 @@ class Runner:
             # The parent parsed this one-line ``assert a == b`` already: compile the sides only.
             split = test["split"]
             prepared.mode = "eq" if split["op"] == "eq" else "ne"
-            prepared.left = _side_code(split["left"])
-            prepared.right_text = split["right"]
+            call = split.get("call")
+            if call is not None:
+                prepared.callee = _side_code(call[0])
+                prepared.call_args = call[1]
+            else:
+                prepared.left = _side_code(split["left"])
+            prepared.right_text = split.get("right") or ""
             prepared.parent_judges = bool(split["parent_judges"])
             prepared.left_text = split["left"]
             prepared.left_is_call = bool(split["left_is_call"])
@@ -274,6 +293,7 @@ class Runner:
             prepared.right = _side_code(prepared.right_text)  # compiled outside the clock
         namespace = self.namespace()
         source = prepared.source
+        args = _LOADS(prepared.call_args) if prepared.callee is not None else ()
         start = self._clock_start()
         try:
             if prepared.setup is not None:
@@ -283,24 +303,20 @@ class Runner:
                 exec(prepared.main, namespace)
                 self._clock_stop(start)
                 return Outcome("passed")
-            assert prepared.left is not None
-            left = eval(prepared.left, namespace)
-            if defer:
-                # The expected side is a literal the parent holds: it judges the value itself.
-                self._clock_stop(start)
-                spent = (self.last_wall, self.last_cpu)
-                deferred = self._deferred(prepared, left)
-                if deferred is not None:
-                    return deferred
-                if prepared.right is None:  # not plain data: the harness judges after all
-                    prepared.right = _side_code(prepared.right_text)
-                start = self._clock_start()
-                right = eval(prepared.right, namespace)
-                self._clock_stop(start)
-                self.last_wall += spent[0]
-                self.last_cpu += spent[1]
+            if prepared.callee is not None:
+                left = eval(prepared.callee, namespace)(*args)
             else:
-                right = eval(prepared.right, namespace) if prepared.right is not None else None
+                assert prepared.left is not None
+                left = eval(prepared.left, namespace)
+            if defer or prepared.right is None:
+                # The expected side is a literal the parent holds: it judges the value itself
+                # (timing runs, which need no verdict, skip the comparison altogether).
+                self._clock_stop(start)
+                right = None
+                if defer:
+                    return self._deferred(prepared, left)
+            else:
+                right = eval(prepared.right, namespace)
                 self._clock_stop(start)
         except AssertionError as exc:
             self._clock_stop(start)
@@ -309,6 +325,8 @@ class Runner:
         except BaseException as exc:  # candidate code may raise anything
             self._clock_stop(start)
             return exception_outcome(exc, self.trusted_files)
+        if prepared.parent_judges and prepared.right is None:
+            return Outcome("passed")  # a timing run of a test whose verdict the parent gave
         try:
             outcome = self._judge(prepared, left, right, namespace)
         except BaseException as exc:  # candidate objects may raise anything
@@ -318,15 +336,20 @@ class Runner:
         return outcome
 
     @staticmethod
-    def _deferred(prepared: Prepared, left: Any) -> Outcome | None:
-        """The outcome that leaves the verdict to the parent, or None when the value is not
-        plain data (the harness then judges, as for any other comparison)."""
-        try:
-            payload = {"mode": prepared.mode, "actual": encode(left), "expected": ["none"]}
-        except Unencodable:
-            return None
+    def _deferred(prepared: Prepared, left: Any) -> Outcome:
+        """The outcome that leaves the verdict to the parent: the value as plain data, or, when
+        it is not plain data (so never equal to the parent's literal), its bounded repr."""
         outcome = Outcome("failed", "the parent judges this comparison")
-        outcome.judge = payload
+        try:
+            actual, size = encode_sized(left)
+            outcome.judge = {"mode": prepared.mode, "actual": actual, "expected": ["none"]}
+            outcome.judge_size = size + 64
+        except Unencodable as exc:
+            outcome.judge = {
+                "mode": "opaque",
+                "actual": safe_repr(left),
+                "expected": f"{type(left).__name__}: {exc}",
+            }
         return outcome
 
     def _judge(

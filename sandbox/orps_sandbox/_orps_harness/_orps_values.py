@@ -7,7 +7,8 @@ base) into nested JSON lists ``[tag, payload]``, and refuses anything else, anyt
 ``MAX_DEPTH`` or larger than ``MAX_NODES`` nodes / ``MAX_CHARS`` characters (``Unencodable``). It
 calls no method a candidate's class defines: exact types are read through the builtin types'
 own functions. The parent decodes the data and compares it with ``values_equal`` outside the
-candidate's process. Part of the harness that runs inside the sandbox: standard library only.
+candidate's process; a value too large for one record travels in several (``chunks``). Part of
+the harness that runs inside the sandbox: standard library only.
 """
 
 from __future__ import annotations
@@ -15,16 +16,27 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-# mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
+# mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat (the
+# parent imports this one too, to encode its own expected values the same way).
 if TYPE_CHECKING:
     from orps_sandbox._orps_harness._orps_compare import builtin_base
 else:
-    from _orps_compare import builtin_base
+    try:
+        from _orps_compare import builtin_base
+    except ImportError:
+        from orps_sandbox._orps_harness._orps_compare import builtin_base
 
-MAX_DEPTH = 64
-MAX_NODES = 50_000
-MAX_CHARS = 128 * 1024
-"""Per side; JSON may escape a character into six bytes, and both sides share one 2 MiB record."""
+MAX_DEPTH = 200
+"""As deep as ``values_equal`` compares (and as Python's parser nests a literal)."""
+MAX_NODES = 2_000_000
+MAX_CHARS = 16 * 1024 * 1024
+"""Per value. A value whose JSON exceeds ``INLINE_BYTES`` is sent in pieces of ``CHUNK_BYTES``
+before the record that refers to it; the parent caps what it reassembles (``MAX_VALUE_BYTES``
+in ``orps_sandbox.protocol``)."""
+INLINE_BYTES = 256 * 1024
+CHUNK_BYTES = 512 * 1024
+"""A piece of a value's JSON text; escaped again as a string in its record, it stays within
+half the parent's record cap."""
 
 
 class Unencodable(Exception):
@@ -50,10 +62,18 @@ _SCALARS = {bool: "bool", int: "int", float: "float", complex: "complex"}
 
 def encode(value: object) -> Any:
     """The value as tagged plain data; raises ``Unencodable``."""
+    return encode_sized(value)[0]
+
+
+def encode_sized(value: object) -> tuple[Any, int]:
+    """``encode``, with a bound on the length of the data's JSON (tags and separators
+    included), so a record can be sized without encoding it twice."""
+    budget = _Budget()
     try:
-        return _encode(value, _Budget(), 0)
+        data = _encode(value, budget, 0)
     except (RecursionError, ValueError, TypeError, MemoryError) as exc:
         raise Unencodable(type(exc).__name__) from exc
+    return data, 2 * budget.chars + 16 * budget.nodes
 
 
 def _encode(value: object, budget: _Budget, depth: int) -> Any:

@@ -22,6 +22,7 @@ import ast
 import csv
 import gzip
 import json
+import marshal
 import re
 import sys
 import warnings
@@ -82,6 +83,10 @@ class PlusTask:
     plus_inputs: tuple[str, ...]
     atol: float
     notes: tuple[str, ...] = ()
+    base_arguments: tuple[bytes, ...] = ()
+    """Each base input's arguments as marshal data (a tuple), beside its text: tests built from
+    them need no parsing (``TestSpec.data``)."""
+    plus_arguments: tuple[bytes, ...] = ()
 
 
 def default_data_dir() -> Path:
@@ -365,13 +370,15 @@ def load_csv_tasks(directory: Path, dataset: str) -> list[BenchTask]:
 # -- EvalPlus datasets --------------------------------------------------------------------------
 
 
-def _inputs(value: Any) -> tuple[str, ...]:
-    """Each input list as Python source (JSON lists stay lists: both sides see the same values)."""
+def _inputs(value: Any) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """Each input list as Python source (JSON lists stay lists: both sides see the same values)
+    and as marshal data of its arguments."""
     if isinstance(value, str):
         value = json.loads(value)
     if not isinstance(value, list):
-        return ()
-    return tuple(repr(args) for args in value if isinstance(args, list))
+        return (), ()
+    lists = [args for args in value if isinstance(args, list)]
+    return tuple(repr(args) for args in lists), tuple(marshal.dumps(tuple(a)) for a in lists)
 
 
 def plus_task(dataset: str, record: dict[str, Any], plus_limit: int) -> PlusTask:
@@ -384,7 +391,8 @@ def plus_task(dataset: str, record: dict[str, Any], plus_limit: int) -> PlusTask
         reference = str(record["canonical_solution"])
         instruction = str(record["prompt"]).strip().strip('"').strip()
         module = stub_module(reference, entry, instruction)
-    plus_inputs = _inputs(record.get("plus_input", []))
+    plus_inputs, plus_arguments = _inputs(record.get("plus_input", []))
+    base_inputs, base_arguments = _inputs(record.get("base_input", []))
     notes: tuple[str, ...] = ()
     if len(plus_inputs) > plus_limit:
         notes = (f"held-out inputs capped at {plus_limit} of {len(plus_inputs)}",)
@@ -398,10 +406,12 @@ def plus_task(dataset: str, record: dict[str, Any], plus_limit: int) -> PlusTask
         entry=entry,
         module_source=module,
         reference_source=reference,
-        base_inputs=_inputs(record.get("base_input", [])),
+        base_inputs=base_inputs,
         plus_inputs=plus_inputs[:plus_limit],
         atol=atol,
         notes=notes,
+        base_arguments=base_arguments,
+        plus_arguments=plus_arguments[:plus_limit],
     )
 
 

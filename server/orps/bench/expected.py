@@ -11,6 +11,8 @@ has an ``atol`` the comparison is approximate, element-wise.
 from __future__ import annotations
 
 import ast
+import marshal
+from collections.abc import Sequence
 
 from orps.bench.datasets import MODULE_NAME, BenchTask, PlusTask, one_line_label
 from orps_sandbox import ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
@@ -66,20 +68,25 @@ def read_probe(detail: str) -> object:
 
 
 def output_tests(
-    task: PlusTask, inputs: tuple[str, ...], outputs: list[object], prefix: str
+    task: PlusTask,
+    inputs: tuple[str, ...],
+    outputs: list[object],
+    prefix: str,
+    arguments: Sequence[bytes] | None = None,
 ) -> list[TestSpec]:
-    """One ``assert`` test per (input, expected output) pair."""
+    """One ``assert`` test per (input, expected output) pair; with ``arguments`` (each input's
+    marshal data), the tests carry their values and nobody parses them."""
     tests: list[TestSpec] = []
     plain_setup = f"from {MODULE_NAME} import {task.entry}\n"
     for i, (args, value) in enumerate(zip(inputs, outputs, strict=True)):
         call = f"{task.entry}(*{args})"
-        sides: tuple[str, str] | None = None
         atol = task.atol or (FLOAT_ATOL if _is_floats(value) else 0)
         setup = plain_setup + CLOSE_HELPER if atol else plain_setup
+        sides = (call, repr(value))
         if atol:
+            # The parent judges the sides within atol; the helper serves the text alone.
             source = f"assert _orps_close({call}, {value!r}, {atol!r})"
         else:
-            sides = (call, repr(value))
             source = f"assert {call} == {sides[1]}"
         tests.append(
             TestSpec(
@@ -89,9 +96,18 @@ def output_tests(
                 setup=setup,
                 label=one_line_label(source),
                 sides=sides,
+                data=_data(arguments[i], value) if arguments is not None else None,
+                atol=float(atol) if atol else None,
             )
         )
     return tests
+
+
+def _data(arguments: bytes, value: object) -> tuple[bytes, bytes] | None:
+    try:
+        return arguments, marshal.dumps(value)  # type: ignore[arg-type]
+    except ValueError:  # not plain data: the sides' text is read instead
+        return None
 
 
 class _Missing:
@@ -127,8 +143,12 @@ async def resolve_expected(task: PlusTask, sandbox: Sandbox) -> BenchTask:
                 values.append(MISSING)
         return values
 
-    visible, visible_dropped = _keep(task, task.base_inputs, outputs(base), "visible")
-    held_out, held_out_dropped = _keep(task, task.plus_inputs, outputs(plus), "held_out")
+    visible, visible_dropped = _keep(
+        task, task.base_inputs, task.base_arguments, outputs(base), "visible"
+    )
+    held_out, held_out_dropped = _keep(
+        task, task.plus_inputs, task.plus_arguments, outputs(plus), "held_out"
+    )
     notes = list(task.notes)
     if visible_dropped or held_out_dropped:
         notes.append(
@@ -148,8 +168,26 @@ async def resolve_expected(task: PlusTask, sandbox: Sandbox) -> BenchTask:
 
 
 def _keep(
-    task: PlusTask, inputs: tuple[str, ...], values: list[object], prefix: str
+    task: PlusTask,
+    inputs: tuple[str, ...],
+    arguments: tuple[bytes, ...],
+    values: list[object],
+    prefix: str,
 ) -> tuple[list[TestSpec], int]:
-    kept = [(a, v) for a, v in zip(inputs, values, strict=True) if not isinstance(v, _Missing)]
-    tests = output_tests(task, tuple(a for a, _ in kept), [v for _, v in kept], prefix)
+    data: Sequence[bytes | None] = (
+        arguments if len(arguments) == len(inputs) else [None] * len(inputs)
+    )
+    kept = [
+        (a, d, v)
+        for a, d, v in zip(inputs, data, values, strict=True)
+        if not isinstance(v, _Missing)
+    ]
+    given = [d for _, d, _ in kept]
+    tests = output_tests(
+        task,
+        tuple(a for a, _, _ in kept),
+        [v for _, _, v in kept],
+        prefix,
+        [d for d in given if d is not None] if all(d is not None for d in given) else None,
+    )
     return tests, len(inputs) - len(kept)

@@ -1,0 +1,230 @@
+"""The zygote and verdict-only streams, in real sandboxed processes.
+
+Every candidate is a fresh child forked from a warm zygote inside one bubblewrap sandbox, which
+is reused only after it has removed what the previous candidate left. These tests hold that to
+its promise (nothing of one candidate reaches the next: files, processes, System V IPC, module
+state), check that a candidate cannot take its zygote down with it, and check the verdict-only
+stream: results in batches, a hang found by the child's progress page, large values sent in
+pieces, and the parent's judgement of values it never shows the child.
+"""
+
+from __future__ import annotations
+
+import marshal
+import textwrap
+
+from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestSpec, TestStatus
+from orps_sandbox.spec import TestKind as Kind
+
+from .conftest import FAST_LIMITS, SandboxFactory, check, module
+
+
+def given(test_id: str, args: tuple[object, ...], expected: object, **extra: object) -> TestSpec:
+    """A test as ``orps bench`` builds it: sides and values, nothing to parse."""
+    call = f"f(*{list(args)!r})"
+    return TestSpec(
+        id=test_id,
+        kind=Kind.ASSERT,
+        source=f"assert {call} == {expected!r}",
+        sides=(call, repr(expected)),
+        data=(marshal.dumps(args), marshal.dumps(expected)),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+LEAVE_BEHIND = textwrap.dedent(
+    """
+    import ctypes, os, time
+
+    def f(x):
+        for path in ('/tmp/left-by-a', '/dev/shm/left-by-a', 'left-in-scratch'):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # past the guard
+        libc = ctypes.CDLL(None)
+        libc.shmget(0x0A11, 4096, 0o1666)  # IPC_CREAT | 0666: a System V segment
+        if libc.fork() == 0:  # a daemon that outlives the candidate
+            libc.setsid()
+            while True:
+                time.sleep(1)
+        return x
+    """
+)
+
+LOOK_AROUND = textwrap.dedent(
+    """
+    import os
+
+    STATE = []
+
+    def f(x):
+        STATE.append(x)
+        found = [p for p in ('/tmp/left-by-a', '/dev/shm/left-by-a', 'left-in-scratch')
+                 if os.path.exists(p)]
+        others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]
+        with open('/proc/sysvipc/shm') as handle:
+            segments = handle.read().splitlines()[1:]
+        return found, others, segments, STATE
+    """
+)
+
+
+async def test_nothing_of_one_candidate_reaches_the_next(make_sandbox: SandboxFactory) -> None:
+    sandbox = make_sandbox(workers=1)
+    leave = await sandbox.run(module(LEAVE_BEHIND), [check("t", "assert f(1) == 1")])
+    assert leave.tests[0].status is TestStatus.PASSED, leave.tests[0]
+    for _ in range(3):  # the same zygote serves each in turn (one worker)
+        look = await sandbox.run(module(LOOK_AROUND), [check("t", "assert f(1) == 0")])
+        assert look.tests[0].detail == "f(1) returned ([], [], [], [1]), expected 0"
+
+
+async def test_a_candidate_cannot_take_its_zygote_down(make_sandbox: SandboxFactory) -> None:
+    # The zygote is the pid namespace's init: its children's signals never reach it.
+    sandbox = make_sandbox(workers=1)
+    code = textwrap.dedent(
+        """
+        import ctypes, os, signal
+        libc = ctypes.CDLL(None)
+
+        def f(x):
+            for number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGSTOP):
+                libc.kill(os.getppid(), number)
+            return os.getppid()
+        """
+    )
+    tests = [check("attack", "assert f(1) == 1"), check("after", "assert 2 == 2")]
+    report = await sandbox.run(module(code), tests)
+    assert [t.status for t in report.tests] == [TestStatus.PASSED, TestStatus.PASSED]
+    again = await sandbox.run(module("def f(x):\n    return x\n"), [check("t", "assert f(3) == 3")])
+    assert again.tests[0].status is TestStatus.PASSED
+
+
+async def test_verdict_batches_keep_order_and_details(sandbox: Sandbox) -> None:
+    code = "def f(x):\n    return x * 2\n"
+    tests = [given(f"t{i}", (i,), i * 2 if i != 700 else -1) for i in range(1000)]
+    report = await sandbox.run(module(code), tests, measure=False)
+    failed = [t for t in report.tests if t.status is not TestStatus.PASSED]
+    assert [t.id for t in failed] == ["t700"]
+    assert failed[0].detail == "f(*[700]) returned 1400, expected -1"
+    assert all(t.wall_ns is not None for t in report.tests if t.status is TestStatus.PASSED)
+
+
+async def test_a_hang_inside_a_batch_is_blamed_on_the_test_that_hung(
+    make_sandbox: SandboxFactory,
+) -> None:
+    # The results before the hang still wait in the child's batch when the deadline expires;
+    # the progress page names the test that hung and the others run again.
+    sandbox = make_sandbox(Limits(test_timeout_s=0.5, total_timeout_s=20.0, memory_mb=512))
+    code = "def f(x):\n    while x == 37:\n        pass\n    return x\n"
+    tests = [given(f"t{i}", (i,), i) for i in range(60)]
+    report = await sandbox.run(module(code), tests, measure=False)
+    status = {t.id: t.status for t in report.tests}
+    assert status.pop("t37") is TestStatus.TIMEOUT
+    assert set(status.values()) == {TestStatus.PASSED}
+    fast = await sandbox.run(module(code), tests, measure=False, fail_fast=True)
+    by_id = {t.id: t for t in fast.tests}
+    assert by_id["t37"].status is TestStatus.TIMEOUT
+    assert all(by_id[f"t{i}"].status is TestStatus.NOT_RUN for i in range(38, 60))
+
+
+async def test_large_values_travel_in_pieces(sandbox: Sandbox) -> None:
+    # 3 MB strings: more than one record can carry, judged by the parent all the same.
+    code = "def f(n):\n    return 'x' * n\n"
+    size = 3_000_000
+    tests = [given("same", (size,), "x" * size), given("short", (size,), "x" * (size - 1))]
+    for measure in (False, True):
+        report = await sandbox.run(module(code), tests, measure=measure)
+        assert [t.status for t in report.tests] == [TestStatus.PASSED, TestStatus.FAILED]
+        assert report.status is ExecutionStatus.COMPLETED, report.detail
+
+
+async def test_the_expected_value_never_reaches_the_candidate(sandbox: Sandbox) -> None:
+    # The parent keeps a literal expected side to itself: no search of the candidate's own
+    # memory finds it, so there is nothing to copy.
+    code = textwrap.dedent(
+        """
+        import gc
+
+        PREFIX = 'expected' + '-secret-'
+
+        def f(x):
+            for obj in gc.get_objects():
+                for text in (obj if isinstance(obj, (list, tuple, dict)) else [obj]):
+                    if isinstance(text, str) and text.startswith(PREFIX) and text != PREFIX:
+                        return text
+            return 'not found'
+        """
+    )
+    secret = "expected-secret-5f3a"
+    tests = [check("split", f"assert f(1) == {secret!r}"), given("given", (1,), secret)]
+    report = await sandbox.run(module(code), tests)
+    for result in report.tests:
+        assert result.status is TestStatus.FAILED, result
+        assert "returned 'not found'" in result.detail
+
+
+async def test_a_pass_without_the_value_the_parent_judges_is_not_believed(
+    sandbox: Sandbox,
+) -> None:
+    # The candidate makes the harness skip the value and report a pass: nothing to judge.
+    code = textwrap.dedent(
+        """
+        import sys
+
+        def f(x):
+            judge = sys.modules['_orps_judge']
+            judge.Runner._deferred = staticmethod(lambda prepared, left: judge.Outcome('passed'))
+            return x
+        """
+    )
+    tests = [given("first", (1,), 2), given("second", (1,), 2)]
+    report = await sandbox.run(module(code), tests, measure=False)
+    assert report.status is ExecutionStatus.PROTOCOL_VIOLATION, report
+    assert all(t.status is TestStatus.ERROR for t in report.tests)
+
+
+async def test_tolerances_are_judged_by_the_parent(sandbox: Sandbox) -> None:
+    code = "def f(x):\n    return [x / 3, x]\n"
+    tests = [
+        given("close", (1,), [0.333333, 1], atol=1e-6),
+        given("far", (1,), [0.3333, 1], atol=1e-6),
+        given("exact", (1,), [1 / 3, 1.0]),
+    ]
+    report = await sandbox.run(module(code), tests, measure=False)
+    status = {t.id: t.status for t in report.tests}
+    assert status == {
+        "close": TestStatus.PASSED,
+        "far": TestStatus.FAILED,
+        "exact": TestStatus.PASSED,
+    }
+
+
+async def test_not_plain_data_fails_against_a_literal(sandbox: Sandbox) -> None:
+    code = textwrap.dedent(
+        """
+        class Anything:
+            def __eq__(self, other):
+                return True
+            def __repr__(self):
+                return '2'
+
+        def f(x):
+            return Anything()
+        """
+    )
+    report = await sandbox.run(
+        module(code),
+        [given("eq", (1,), 2), check("ne", "assert f(1) != 2")],
+        measure=False,
+    )
+    by_id = {t.id: t for t in report.tests}
+    assert by_id["eq"].status is TestStatus.FAILED
+    assert "not plain data" in by_id["eq"].detail and "expected 2" in by_id["eq"].detail
+    assert by_id["ne"].status is TestStatus.PASSED
+
+
+async def test_rlimits_zygotes_serve_one_candidate_each(make_sandbox: SandboxFactory) -> None:
+    # Without a pid namespace nothing proves a zygote clean: a fresh one for every candidate.
+    sandbox = make_sandbox(FAST_LIMITS, isolation="none", workers=1)
+    code = "STATE = []\n\ndef f(x):\n    STATE.append(x)\n    return STATE\n"
+    for _ in range(3):
+        report = await sandbox.run(module(code), [check("t", "assert f(1) == [1]")])
+        assert report.tests[0].status is TestStatus.PASSED, report.tests[0]
