@@ -2,7 +2,9 @@
 
 Prints, on this machine and in one run:
 
-* test executions per second for many tiny tests on one candidate, and for many candidates;
+* test executions per second for many tiny tests on one candidate, and for many candidates,
+  measured as a search ranks them and as verdicts only (``run_many(measure=False,
+  fail_fast=True)``, the mode for pass/fail scoring);
 * the cost of one sandboxed candidate (warm worker) beside a bare ``python -c pass`` start;
 * the coefficient of variation of a fixed workload's measured median over repeated runs.
 
@@ -73,7 +75,19 @@ async def main(isolation: str) -> None:
             f"{passed / elapsed:.0f} tests/s ({passed} passed)"
         )
 
-        # 3. per-candidate overhead beside a bare interpreter start, interleaved
+        # 3. verdicts only, as a benchmark scores: 40 candidates x 200 tests
+        jobs = [(candidate(k), tiny_tests(200)) for k in range(40)]
+        start = time.perf_counter()
+        reports = await sandbox.run_many(jobs, measure=False, fail_fast=True)
+        elapsed = time.perf_counter() - start
+        passed = sum(r.passed for r in reports)
+        print(
+            f"verdicts only, 40 candidates x 200 tests: {elapsed:.2f} s, "
+            f"{len(jobs) / elapsed:.1f} candidates/s, {passed / elapsed:,.0f} tests/s "
+            f"({passed} passed)"
+        )
+
+        # 4. per-candidate overhead beside a bare interpreter start, interleaved
         bare, sandboxed = [], []
         for _ in range(10):
             bare.append(bare_interpreter_s(1))
@@ -87,7 +101,7 @@ async def main(isolation: str) -> None:
             f"{statistics.median(sandboxed) * 1000:.1f} ms"
         )
 
-        # 4. noise: a fixed workload measured repeatedly
+        # 5. noise: a fixed workload measured repeatedly
         work = ModuleSpec(
             name="work",
             source="def f(n):\n    return sum(i * i for i in range(n))\n",

@@ -339,8 +339,14 @@ class Sandbox:
     # -- phases ---------------------------------------------------------------------------------
 
     async def _run_flowing(self, batch: list[_Job]) -> None:
-        """Verdicts only: each candidate checks and finishes as soon as a worker is free."""
+        """Verdicts only: each candidate checks and finishes as soon as a worker is free.
+
+        The largest suites go first (longest-processing-time scheduling, with the size of the
+        tests' text as the estimate: a suite with megabytes of expected values runs longest), so
+        that a long candidate does not start last and keep the batch waiting alone; reports
+        keep the batch's order."""
         gate = asyncio.Semaphore(self.workers)
+        batch = sorted(batch, key=lambda job: -sum(len(t.source) for t in job.tests))
 
         async def run(job: _Job) -> None:
             async with gate:

@@ -25,7 +25,7 @@ import re
 from typing import Any, NamedTuple
 
 from orps_sandbox._orps_harness._orps_compare import safe_repr, values_close, values_equal
-from orps_sandbox._orps_harness._orps_values import Unencodable, encode
+from orps_sandbox._orps_harness._orps_values import Unencodable, encode, text_digest
 from orps_sandbox.protocol import Judgement, ProtocolViolation
 from orps_sandbox.spec import TestKind, TestSpec
 
@@ -276,6 +276,8 @@ class TestReader:
         the entry lasts): hashing a test's fields for every result would cost more than
         reading it."""
         self._wants: collections.OrderedDict[str, tuple[bool, Any]] = collections.OrderedDict()
+        self._digests: dict[int, tuple[TestSpec, list[Any] | None]] = {}
+        """The expected side's digest (``text_digest``), for tests whose value came as one."""
 
     def split_of(self, test: TestSpec) -> _SplitAssert | None:
         splits = self._splits
@@ -348,6 +350,8 @@ class TestReader:
             raise ProtocolViolation("a judgement's operator does not match the test")
         if split.equal_op and split.encoded is not None and judgement.actual == split.encoded:
             return True, ""  # encoded exactly as the expected literal: equal (and close)
+        if isinstance(judgement.actual, list) and judgement.actual[:1] == ["digest"]:
+            return self._judge_digest(test, split, judgement)
         left = split.left if split.left_literal else decode(judgement.actual)
         right = split.right if split.right_literal else decode(judgement.expected)
         if split.atol is not None:
@@ -362,6 +366,32 @@ class TestReader:
             verb = "returned" if split.shown_is_call else "is"
             return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
         return False, f"{text} is {safe_repr(value)}, expected a different value"
+
+    def _judge_digest(
+        self, test: TestSpec, split: _SplitAssert, judgement: Judgement
+    ) -> tuple[bool, str]:
+        """A long string or bytes the harness sent as its digest, against the literal's."""
+        if not split.parent_judges:
+            raise ProtocolViolation("a digest for a test the parent does not judge")
+        digests = self._digests
+        known = digests.get(id(test))
+        if known is None or known[0] is not test:
+            known = (test, text_digest(split.right, above=-1))
+            digests[id(test)] = known
+            if len(digests) > self.capacity:
+                del digests[next(iter(digests))]
+        mine = known[1]
+        if mine is not None and mine[1:3] == judgement.actual[1:3]:
+            equal = True
+        else:
+            equal = False
+        if equal == split.equal_op:
+            return True, ""
+        shown = str(judgement.expected)[:200]
+        if split.equal_op:
+            verb = "returned" if split.shown_is_call else "is"
+            return False, f"{split.shown_text} {verb} {shown}, expected {safe_repr(split.right)}"
+        return False, f"{split.shown_text} is {shown}, expected a different value"
 
     def _judge_opaque(self, test: TestSpec, judgement: Judgement) -> tuple[bool, str]:
         """A value that is not plain data, against the literal the parent holds: never equal (a

@@ -333,7 +333,8 @@ class Zygote:
         self.child = worker
         self.served += 1
         kids = _children(self.host_pid) if self.host_pid is not None else []
-        worker.harness_pid = kids[0] if len(kids) == 1 else None
+        if len(kids) == 1:
+            worker.attach(kids[0])
         return worker
 
     async def wait_exited(self, seconds: float) -> Exited | None:
@@ -428,6 +429,7 @@ class WorkerProcess:
         """The channel's round trip (min of a few pings before any candidate code ran)."""
         self._exit: Exited | None = None
         self._released = False
+        self._pidfd: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -439,6 +441,13 @@ class WorkerProcess:
             self._transports.append(transport)
             self._drains.append(asyncio.create_task(_drain(reader, head)))
         await self._link.open(sock)
+
+    def attach(self, pid: int) -> None:
+        """The child's pid as the parent's kernel sees it, held as a pidfd where the kernel has
+        them, so a signal can never reach another process that took the pid after it ended."""
+        self.harness_pid = pid
+        with contextlib.suppress(OSError, AttributeError):
+            self._pidfd = os.pidfd_open(pid)
 
     def started(self) -> int | None:
         """The test the child last noted it was starting (verdict-only streams), if any: what
@@ -510,6 +519,8 @@ class WorkerProcess:
         if self.harness_pid is None:
             self.zygote.kill_now()  # no way to reach the child alone
             return
+        if self._exit is not None:
+            return  # the zygote reported it gone: its pid may be another process's by now
         if not self.zygote.reusable:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.harness_pid, signal.SIGKILL)
@@ -517,6 +528,10 @@ class WorkerProcess:
                 for victim in psutil.Process(self.harness_pid).children(recursive=True):
                     with contextlib.suppress(psutil.Error):
                         victim.kill()
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(self.harness_pid, signal.SIGKILL)
 
@@ -556,6 +571,9 @@ class WorkerProcess:
             self._progress_words.release()
             self._progress_words = None
             self._progress.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
 def _children(pid: int) -> list[int]:

@@ -125,15 +125,25 @@ async def test_a_hang_inside_a_batch_is_blamed_on_the_test_that_hung(
     assert all(by_id[f"t{i}"].status is TestStatus.NOT_RUN for i in range(38, 60))
 
 
-async def test_large_values_travel_in_pieces(sandbox: Sandbox) -> None:
-    # 3 MB strings: more than one record can carry, judged by the parent all the same.
-    code = "def f(n):\n    return 'x' * n\n"
+async def test_large_values_travel_in_pieces_or_as_digests(sandbox: Sandbox) -> None:
+    # More than one record can carry: a 3 MB string goes as its digest, a list of 200,000
+    # numbers in pieces; the parent judges both all the same.
+    code = "def f(n, kind):\n    return 'x' * n if kind == 's' else list(range(n))\n"
     size = 3_000_000
-    tests = [given("same", (size,), "x" * size), given("short", (size,), "x" * (size - 1))]
+    tests = [
+        given("text-same", (size, "s"), "x" * size),
+        given("text-short", (size, "s"), "x" * (size - 1)),
+        given("list-same", (200_000, "l"), list(range(200_000))),
+        given("list-short", (200_000, "l"), list(range(199_999))),
+        given("list-not-text", (200_000, "l"), "x" * size),
+    ]
     for measure in (False, True):
         report = await sandbox.run(module(code), tests, measure=measure)
-        assert [t.status for t in report.tests] == [TestStatus.PASSED, TestStatus.FAILED]
+        status = [t.status for t in report.tests]
+        passed, failed = TestStatus.PASSED, TestStatus.FAILED
+        assert status == [passed, failed, passed, failed, failed], report.tests
         assert report.status is ExecutionStatus.COMPLETED, report.detail
+        assert report.tests[1].detail.startswith("f(*[3000000, 's']) returned 'xxx")
 
 
 async def test_the_expected_value_never_reaches_the_candidate(sandbox: Sandbox) -> None:

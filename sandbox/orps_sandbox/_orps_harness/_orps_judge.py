@@ -37,12 +37,17 @@ if TYPE_CHECKING:
         values_equal,
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
-    from orps_sandbox._orps_harness._orps_values import Unencodable, encode, encode_sized
+    from orps_sandbox._orps_harness._orps_values import (
+        Unencodable,
+        encode,
+        encode_sized,
+        text_digest,
+    )
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
-    from _orps_values import Unencodable, encode, encode_sized
+    from _orps_values import Unencodable, encode, encode_sized, text_digest
 
 TRACEBACK_FRAMES = 3
 
@@ -340,6 +345,11 @@ class Runner:
         """The outcome that leaves the verdict to the parent: the value as plain data, or, when
         it is not plain data (so never equal to the parent's literal), its bounded repr."""
         outcome = Outcome("failed", "the parent judges this comparison")
+        digest = text_digest(left)
+        if digest is not None:  # a long string: its digest, and what a failure shows of it
+            outcome.judge = {"mode": prepared.mode, "actual": digest, "expected": safe_repr(left)}
+            outcome.judge_size = 512
+            return outcome
         try:
             actual, size = encode_sized(left)
             outcome.judge = {"mode": prepared.mode, "actual": actual, "expected": ["none"]}

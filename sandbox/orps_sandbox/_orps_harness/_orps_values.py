@@ -7,12 +7,15 @@ base) into nested JSON lists ``[tag, payload]``, and refuses anything else, anyt
 ``MAX_DEPTH`` or larger than ``MAX_NODES`` nodes / ``MAX_CHARS`` characters (``Unencodable``). It
 calls no method a candidate's class defines: exact types are read through the builtin types'
 own functions. The parent decodes the data and compares it with ``values_equal`` outside the
-candidate's process; a value too large for one record travels in several (``chunks``). Part of
-the harness that runs inside the sandbox: standard library only.
+candidate's process; a value too large for one record travels in several (``chunks``), and a
+long string (or bytes) as its digest (``text_digest``), which the parent compares with the
+digest of its own expected value: for strings equality is exact, so equal digests are equal
+values. Part of the harness that runs inside the sandbox: standard library only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,34 @@ INLINE_BYTES = 256 * 1024
 CHUNK_BYTES = 512 * 1024
 """A piece of a value's JSON text; escaped again as a string in its record, it stays within
 half the parent's record cap."""
+
+
+DIGEST_ABOVE = 64 * 1024
+"""Strings and bytes longer than this travel as their digest (``text_digest``)."""
+_BLAKE2B = hashlib.blake2b
+
+
+def text_digest(value: object, above: int = DIGEST_ABOVE) -> list[Any] | None:
+    """``["digest", kind, hex, length]`` for a str, bytes or bytearray longer than ``above``
+    (read through the builtin types' own functions), else None. A str is hashed as UTF-8 with
+    surrogates passed through, so two digests match exactly when the values are equal."""
+    base = builtin_base(value)
+    if base is str:
+        text = str.__str__(value)  # type: ignore[arg-type]
+        if len(text) <= above:
+            return None
+        raw = text.encode("utf-8", "surrogatepass")
+        length = len(text)
+    elif base in (bytes, bytearray):
+        raw = bytes(value)  # type: ignore[call-overload]
+        if len(raw) <= above:
+            return None
+        length = len(raw)
+    else:
+        return None
+    assert base is not None
+    digest = _BLAKE2B(raw, digest_size=32).hexdigest()
+    return ["digest", base.__name__, digest, length]
 
 
 class Unencodable(Exception):
