@@ -38,10 +38,13 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import base64
 import contextlib
+import gc
 import gzip
 import json
 import os
+import pickle
 import platform
 import statistics
 import subprocess
@@ -100,8 +103,10 @@ def evalplus_prepare(request: dict[str, Any]) -> dict[str, Any]:
         limits = []
         for part in ("base", "plus"):
             inputs = problem[f"{part}_input"]
+            # Each value also as pickle (base64): not every expected output has a literal repr
+            # (inf, nan, ints beyond the digit limit), and both sides must judge the same values.
             entry[part] = [
-                [repr(args), _value_repr(value)]
+                [repr(args), _value_repr(value), base64.b64encode(pickle.dumps(value)).decode()]
                 for args, value in zip(inputs, oracle[part], strict=True)
             ]
             limits += [
@@ -343,10 +348,9 @@ class SideRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _literal(text: str | None) -> object:
-    if text is None:
-        raise ValueError("evalplus's expected output has no repr")
-    return ast.literal_eval(text)
+def _expected(pickled: str) -> object:
+    """An expected output as evalplus computed it (pickled by this script's evalplus side)."""
+    return pickle.loads(base64.b64decode(pickled))
 
 
 def orps_tests(record: dict[str, Any], truth: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -361,9 +365,9 @@ def orps_tests(record: dict[str, Any], truth: dict[str, Any]) -> tuple[Any, list
         ("plus", task.plus_inputs, task.plus_arguments, "held_out"),
     ):
         pairs = truth[part]
-        if [args for args, _ in pairs] != list(inputs):
+        if [args for args, _, _ in pairs] != list(inputs):
             raise SystemExit(f"{task.task_id}: orps and evalplus read different {part} inputs")
-        values = [_literal(value) for _, value in pairs]
+        values = [_expected(pickled) for _, _, pickled in pairs]
         tests += output_tests(task, inputs, values, prefix, arguments)
     return task, tests
 
@@ -396,7 +400,7 @@ async def cross_check(tasks: list[Any], truth: dict[str, Any], isolation: str) -
             for part, tests in (("base", resolved.visible), ("plus", resolved.held_out)):
                 ours = [_expected_of(t.source) for t in tests]
                 position = 0
-                for args, value in truth[task.task_id][part]:
+                for args, value, _ in truth[task.task_id][part]:
                     if position < len(ours) and ours[position][0] == args:
                         same = ours[position][1] == value
                         counts["identical" if same else "different"] += 1
@@ -662,6 +666,7 @@ def main() -> int:
     if args.evalplus_side:
         evalplus_side(args.evalplus_side, args.request, args.response)
         return 0
+    sys.set_int_max_str_digits(0)  # some expected outputs are ints of many thousand digits
     try:
         from orps_sandbox import Limits
     except ImportError:
@@ -723,6 +728,13 @@ def main() -> int:
             "orps's own expected outputs (resolve_expected) against evalplus's: "
             + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
+
+    # The raw dataset and evalplus's answers stay in this process only as the tests built from
+    # them: the engine, which judges here, would otherwise walk them at every full collection
+    # (evalplus judges in processes of its own), and what is left is frozen for the same reason.
+    del records, truth, prepared
+    gc.collect()
+    gc.freeze()
 
     sides = (
         ["evalplus"]

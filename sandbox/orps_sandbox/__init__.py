@@ -21,6 +21,7 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
+from orps_sandbox.verdicts import expected_text
 
 __all__ = [
     "INTEGRITY_STATUSES",
@@ -38,6 +39,7 @@ __all__ = [
     "TestStatus",
     "compare_runtime",
     "detect_isolation",
+    "expected_text",
     "faster",
     "screen",
     "total_runtime",

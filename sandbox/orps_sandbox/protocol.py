@@ -19,11 +19,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from orps_sandbox._orps_harness._orps_values import MAX_VALUE_BYTES as _VALUE_LIMIT
+
 MAX_RECORD_BYTES = 2 * 1024 * 1024
 """Hard cap per record: a batch of results, or one piece of a large value, with room for JSON
 escaping."""
-MAX_VALUE_BYTES = 48 * 1024 * 1024
-"""Most JSON one value may take once its ``chunk`` records are put together."""
+MAX_VALUE_BYTES = _VALUE_LIMIT
+"""Most JSON one value may take once its ``chunk`` records are put together (the harness never
+sends more: it reports a larger value as too large to judge)."""
 MAX_BATCH = 512
 """Most results one ``results`` record may carry (the harness sends at most 256)."""
 MAX_TEXT = 8192
@@ -69,14 +72,17 @@ class Start(_Record):
 
 
 class Judgement(BaseModel):
-    """The values of one comparison, type-tagged plain data for the parent to compare; for a
-    value that is not plain data (``opaque``), its bounded repr and what it is instead."""
+    """The values of one comparison, as the JSON text of their plain data
+    (``_orps_values.encode``) for the parent to compare (``expected`` None when the parent
+    holds it); for a value that is not plain data (``opaque``), its bounded repr and what it is
+    instead. Text rather than parsed data: the parent compares it with its own literal's text
+    first, and parses it only when they differ."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     mode: Literal["eq", "ne", "doctest", "opaque"]
-    actual: Any
-    expected: Any
+    actual: Annotated[str, Field(max_length=_VALUE_LIMIT)]
+    expected: Annotated[str, Field(max_length=_VALUE_LIMIT)] | None
 
 
 JUDGEMENT: TypeAdapter[Judgement] = TypeAdapter(Judgement)
@@ -128,6 +134,21 @@ class Chunk(_Record):
     data: Annotated[str, Field(max_length=MAX_RECORD_BYTES)]
 
 
+class Digest(_Record):
+    """A value too large for one record, offered by the BLAKE2b digest of its JSON text before
+    it is sent: the parent answers whether it matches its own literal's (then the test is
+    judged, and no result follows) or not (its chunks and result follow)."""
+
+    ev: Literal["digest"]
+    index: NonNegative
+    digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    length: Annotated[int, Field(ge=0, le=_VALUE_LIMIT)]
+    wall_ns: NonNegative
+    cpu_ns: NonNegative
+    memory: bool
+    rss: NonNegative
+
+
 class Forked(_Record):
     """A zygote's child exists (its pid in the sandbox's namespace)."""
 
@@ -173,6 +194,7 @@ Record = Annotated[
     | Result
     | Results
     | Chunk
+    | Digest
     | Memory
     | TimingSamples
     | Done

@@ -56,6 +56,7 @@ from orps_sandbox.protocol import (
     MAX_VALUE_BYTES,
     Bye,
     Chunk,
+    Digest,
     Done,
     Judgement,
     Loaded,
@@ -81,7 +82,7 @@ from orps_sandbox.spec import (
     TestSpec,
     TestStatus,
 )
-from orps_sandbox.verdicts import CACHED_TESTS, TestReader
+from orps_sandbox.verdicts import TestReader
 from orps_sandbox.worker import READY_TIMEOUT_S, Message, WorkerGone, WorkerProcess, Zygote
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
@@ -166,25 +167,21 @@ def _text_chars(test: TestSpec) -> int:
 
 
 class _Suites:
-    """What the harness is sent of each test, and each distinct test list encoded for it once
-    (``marshal``), kept while among the most recent (``CACHED_TESTS`` tests, ``SUITE_BYTES`` of
-    suites, the oldest first out): a batch's candidates share one suite, and a benchmark's suite
-    may hold a thousand tests. Entries are found by the ``id`` of the tests they keep alive,
-    which no other object can take while they last (hashing a test's fields costs more)."""
+    """Each distinct test list encoded for the harness once (``marshal``), kept while among the
+    most recent ``SUITE_BYTES`` (the oldest first out): a batch's candidates share one suite,
+    and a benchmark's suite may hold a thousand tests. Entries are found by the ``id`` of the
+    tests they keep alive, which no other object can take while they last (hashing every
+    test's fields would cost more)."""
 
     def __init__(self, reader: TestReader) -> None:
         self.reader = reader
-        self._messages: dict[int, tuple[TestSpec, Message]] = {}
         self._encoded: dict[tuple[int, ...], tuple[tuple[TestSpec, ...], bytes]] = {}
         self._bytes = 0
 
     def message(self, test: TestSpec) -> Message:
-        messages = self._messages
-        known = messages.get(id(test))
-        if known is not None and known[0] is test:
-            return known[1]
+        """What the harness is sent of one test."""
         split = self.reader.for_harness(test)
-        message = {
+        return {
             "id": test.id,
             "kind": test.kind.value,
             "source": "" if split is not None else test.source,
@@ -194,10 +191,6 @@ class _Suites:
             "node": test.node,
             "split": split,
         }
-        messages[id(test)] = (test, message)
-        if len(messages) > CACHED_TESTS:
-            del messages[next(iter(messages))]
-        return message
 
     def encoded(self, tests: Sequence[TestSpec]) -> bytes:
         key = tuple(map(id, tests))
@@ -541,6 +534,31 @@ class Sandbox:
                     if sum(len(part) for part in chunks) > MAX_VALUE_BYTES:
                         raise ProtocolViolation(f"a value of more than {MAX_VALUE_BYTES:,} bytes")
                     continue
+                if isinstance(record, Digest):  # a large value, offered before it is sent
+                    if not pending or record.index != pending[0] or chunks:
+                        raise ProtocolViolation(f"an unexpected digest for test {record.index}")
+                    test = job.tests[pending[0]]
+                    if not self._reader.parent_judges(test):
+                        raise ProtocolViolation(f"a digest for test {test.id}, which it judges")
+                    expected = self._reader.digest_of(test)
+                    match = expected == (record.digest, record.length)
+                    await worker.send({"op": "digest", "match": match})
+                    if not match:
+                        continue  # its chunks and result follow, within the same deadline
+                    deadline = time.monotonic() + timeout
+                    index = pending.popleft()
+                    passed, detail = self._reader.judge_match(test)
+                    status = TestStatus.PASSED if passed else TestStatus.FAILED
+                    self._store(job, index, status, detail, record, record.rss)
+                    group.append((index, record.wall_ns, record.cpu_ns))
+                    if job.fail_fast and not passed:
+                        self._stop_here(job, pending, index)
+                        await self._retire(job)
+                        return None
+                    if not pending or not worker.buffered():
+                        self._judge_group(job, group, clock)
+                        group = []
+                    continue
                 deadline = time.monotonic() + timeout
                 if isinstance(record, Results) and not job.measure:
                     items: Sequence[Result | ResultItem] = record.items
@@ -786,7 +804,6 @@ class Sandbox:
         rss: int,
     ) -> bool:
         """Store a test's verdict (the parent's own where it can judge); True when it passed."""
-        job.rss = max(job.rss, rss)
         test = job.tests[index]
         status = _STATUSES[record.status]
         detail = record.detail
@@ -798,6 +815,20 @@ class Sandbox:
                 detail = text
         elif status is TestStatus.PASSED and self._reader.parent_judges(test):
             raise ProtocolViolation(f"test {test.id} passed without the value the parent judges")
+        return self._store(job, index, status, detail, record, rss)
+
+    def _store(
+        self,
+        job: _Job,
+        index: int,
+        status: TestStatus,
+        detail: str,
+        record: Result | ResultItem | Digest,
+        rss: int,
+    ) -> bool:
+        """Keep a test's verdict and its first run's figures; True when it passed."""
+        job.rss = max(job.rss, rss)
+        test = job.tests[index]
         if record.memory:
             job.events.append((ExecutionStatus.MEMORY_LIMIT, f"test {test.id}: {detail}"))
         job.results[index] = self._result(job, index, status, detail)

@@ -52,12 +52,13 @@ class TestSpec(BaseModel):
             "(a test suite of a thousand inputs is otherwise parsed twice per candidate)."
         ),
     )
-    data: tuple[bytes, bytes] | None = Field(
+    data: tuple[bytes, str] | None = Field(
         None,
         description=(
             "With sides built by a program from values: marshal data of the call's positional "
-            "arguments (a tuple) and of the expected value, so that neither process parses the "
-            "sides' text, which failures and labels still show."
+            "arguments (a tuple) and the expected value's plain data as the harness sends a "
+            "value (``orps_sandbox.expected_text``), so that neither process parses the sides' "
+            "text (which failures and labels still show) and the parent compares texts."
         ),
     )
     atol: float | None = Field(

@@ -20,22 +20,26 @@ from __future__ import annotations
 
 import ast
 import collections
+import hashlib
+import json
 import marshal
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from orps_sandbox._orps_harness._orps_compare import safe_repr, values_close, values_equal
-from orps_sandbox._orps_harness._orps_values import Unencodable, encode, text_digest
+from orps_sandbox._orps_harness._orps_values import MAX_VALUE_BYTES, Unencodable, encode_checked
 from orps_sandbox.protocol import Judgement, ProtocolViolation
 from orps_sandbox.spec import TestKind, TestSpec
 
-MAX_INT_DIGITS = 4300
+MAX_INT_HEX = 4 * 1024 * 1024
+"""Hex digits of the largest int a value may carry (16 million bits)."""
 CACHED_TESTS = 1 << 17
 """Tests whose reading a ``TestReader`` keeps (a batch's candidates share their suite; a
 benchmark's suites hold up to a thousand tests each)."""
+_NAN = '{"float": "nan"}'
+"""How a NaN reads in plain data's text: it equals nothing, so equal texts do not prove it."""
 _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SEQUENCES: dict[str, Any] = {
-    "list": list,
     "tuple": tuple,
     "set": set,
     "frozenset": frozenset,
@@ -44,7 +48,8 @@ _SEQUENCES: dict[str, Any] = {
 
 
 def decode(data: Any, depth: int = 0) -> Any:
-    """Tagged plain data → a builtin value; ``ProtocolViolation`` for anything malformed."""
+    """Encoded plain data (``_orps_values.encode``) → a builtin value; ``ProtocolViolation`` for
+    anything malformed."""
     try:
         return _decode(data, depth)
     except ProtocolViolation:
@@ -53,28 +58,19 @@ def decode(data: Any, depth: int = 0) -> Any:
         raise ProtocolViolation(f"a value failed its schema ({type(exc).__name__})") from None
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _decode(data: Any, depth: int) -> Any:
-    if depth > 200 or not isinstance(data, list) or not data or not isinstance(data[0], str):
+    if depth > 200:
+        raise ValueError("value too deep")
+    if isinstance(data, _PLAIN):  # JSON's own: a str, int, finite float, bool or null
+        return data
+    if isinstance(data, list):
+        return [_decode(item, depth + 1) for item in data]
+    if not isinstance(data, dict) or len(data) != 1:
         raise ValueError("malformed value")
-    tag = data[0]
-    if tag == "none" and len(data) == 1:
-        return None
-    if len(data) != 2:
-        raise ValueError("malformed value")
-    payload = data[1]
-    if tag == "bool" and isinstance(payload, bool):
-        return payload
-    if tag == "int" and isinstance(payload, str) and len(payload) <= MAX_INT_DIGITS + 1:
-        return int(payload)
-    if tag == "float" and isinstance(payload, str) and len(payload) <= 40:
-        return float(payload)
-    if tag == "complex" and isinstance(payload, str) and len(payload) <= 100:
-        return complex(payload)
-    if tag == "str" and isinstance(payload, str):
-        return payload
-    if tag in ("bytes", "bytearray") and isinstance(payload, str):
-        raw = bytes.fromhex(payload)
-        return raw if tag == "bytes" else bytearray(raw)
+    ((tag, payload),) = data.items()
     if tag in _SEQUENCES and isinstance(payload, list):
         return _SEQUENCES[tag](_decode(item, depth + 1) for item in payload)
     if tag == "dict" and isinstance(payload, list):
@@ -84,7 +80,26 @@ def _decode(data: Any, depth: int) -> Any:
                 raise ValueError("malformed pair")
             result[_decode(pair[0], depth + 1)] = _decode(pair[1], depth + 1)
         return result
-    raise ValueError(f"unknown tag {tag[:20]!r}")
+    if tag in ("bytes", "bytearray") and isinstance(payload, str):
+        raw = bytes.fromhex(payload)
+        return raw if tag == "bytes" else bytearray(raw)
+    if tag == "float" and payload in ("inf", "-inf", "nan"):
+        return float(payload)
+    if tag == "int" and isinstance(payload, str) and len(payload) <= MAX_INT_HEX:
+        return int(payload, 16)
+    if tag == "complex" and isinstance(payload, str) and len(payload) <= 100:
+        return complex(payload)
+    raise ValueError(f"unknown tag {str(tag)[:20]!r}")
+
+
+def _parse(text: str | None) -> Any:
+    """A value's JSON text from the harness; ``ProtocolViolation`` when it is not JSON."""
+    if text is None:
+        raise ProtocolViolation("a judgement without the value it compares")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolViolation("a value failed its schema (not JSON)") from None
 
 
 def _literal(node: ast.expr) -> tuple[bool, Any]:
@@ -103,30 +118,81 @@ def _literal_text(text: str) -> tuple[bool, Any]:
         return False, None
 
 
-class _SplitAssert(NamedTuple):
+class _SplitAssert:
     """What the parent reads from ``assert a == b`` (or ``!=``) once per test."""
 
-    equal_op: bool
-    left_literal: bool
-    left: Any
-    right_literal: bool
-    right: Any
-    shows_left: bool
-    """Whether a failure names the left side (the call, when the other side is a literal)."""
-    shown_text: str
-    shown_is_call: bool
-    left_is_call: bool
-    has_message: bool
-    left_text: str | None
-    right_text: str | None
-    """Each side's own text, when the test is one line (what the harness compiles)."""
-    atol: float | None = None
-    """The test's tolerance for floats (``TestSpec.atol``): compared with ``values_close``."""
-    call: tuple[str, bytes] | None = None
-    """A left side calling a name with literal arguments: the name and the arguments as
-    ``marshal`` data, so the harness builds them without compiling them."""
-    encoded: Any = None
-    """The right side's literal as the harness would encode it (None if it does not encode)."""
+    __slots__ = (
+        "_right",
+        "_right_text_data",
+        "atol",
+        "call",
+        "encoded",
+        "equal_op",
+        "exact",
+        "has_message",
+        "left",
+        "left_is_call",
+        "left_literal",
+        "left_text",
+        "right_literal",
+        "right_text",
+        "shown_is_call",
+        "shown_text",
+        "shows_left",
+    )
+
+    def __init__(
+        self,
+        *,
+        equal_op: bool,
+        left_literal: bool,
+        left: Any,
+        right_literal: bool,
+        right: Any = None,
+        right_text_data: str | None = None,
+        shows_left: bool,
+        shown_text: str,
+        shown_is_call: bool,
+        left_is_call: bool,
+        has_message: bool,
+        left_text: str | None,
+        right_text: str | None,
+        atol: float | None = None,
+    ) -> None:
+        self.equal_op = equal_op
+        self.left_literal = left_literal
+        self.left = left
+        self.right_literal = right_literal
+        self._right = right
+        self._right_text_data = right_text_data
+        self.shows_left = shows_left
+        """Whether a failure names the left side (the call, when the other side is a literal)."""
+        self.shown_text = shown_text
+        self.shown_is_call = shown_is_call
+        self.left_is_call = left_is_call
+        self.has_message = has_message
+        self.left_text = left_text
+        self.right_text = right_text
+        """Each side's own text, when the test is one line (what the harness compiles)."""
+        self.atol = atol
+        """The test's tolerance for floats (``TestSpec.atol``): compared with ``values_close``."""
+        self.call: tuple[str, bytes] | None = None
+        """A left side calling a name with literal arguments: the name and the arguments as
+        ``marshal`` data, so the harness builds them without compiling them."""
+        self.encoded: str | None = None
+        """The JSON text the harness sends for a value equal to the right side's literal
+        (None when none is known: it does not encode, or holds a NaN)."""
+        self.exact = False
+        """Whether ``encoded`` is known to hold no NaN (built by ``expected_text``)."""
+
+    @property
+    def right(self) -> Any:
+        """The right side's value; a test built from values keeps only its plain data's text
+        (``TestSpec.data``), read when a failure needs it, so a suite of a thousand expected
+        values is neither parsed nor a thousand live objects."""
+        if self._right_text_data is not None:
+            return decode(_parse(self._right_text_data))
+        return self._right
 
     @property
     def parent_judges(self) -> bool:
@@ -167,10 +233,26 @@ def _literal_call(node: ast.expr) -> tuple[str, bytes] | None:
         return None
 
 
-def _encoded(value: Any) -> Any:
+def expected_text(value: Any) -> str | None:
+    """A value's plain data as the harness sends a value (``TestSpec.data``), or None when it
+    is not plain data, too large to judge, or holds a NaN (which equals nothing: no text of a
+    value can match it)."""
     try:
-        return encode(value)
-    except Unencodable:
+        data, _, nan = encode_checked(value)
+        text = json.dumps(data)
+    except (Unencodable, ValueError, RecursionError):
+        return None
+    return text if len(text) <= MAX_VALUE_BYTES and not nan else None
+
+
+def _encoded(value: Any) -> str | None:
+    """The JSON text of the expected value's encoding, for the fast comparison: None when it
+    does not encode or holds a NaN (equal texts must mean equal values, and NaN equals
+    nothing)."""
+    try:
+        data, _, nan = encode_checked(value)
+        return None if nan else json.dumps(data)
+    except (Unencodable, ValueError, RecursionError):
         return None
 
 
@@ -216,7 +298,8 @@ def _read_assert(source: str) -> _SplitAssert | None:
         right_text=_one_line_segment(source, right_node),
     )
     if split.parent_judges:
-        split = split._replace(call=_literal_call(left_node), encoded=_encoded(right))
+        split.call = _literal_call(left_node)
+        split.encoded = _encoded(right)
     return split
 
 
@@ -225,25 +308,42 @@ def _given(test: TestSpec) -> _SplitAssert | None:
     side is read, or, with ``TestSpec.data``, nothing is parsed at all."""
     assert test.sides is not None
     left, right = test.sides
-    if "\n" in left or "\n" in right:
+    if "\n" in left:
         return None
     call: tuple[str, bytes] | None = None
-    if test.data is not None:
-        arguments, expected = test.data
-        value = marshal.loads(expected)
+    if test.data is not None:  # the right side's text is for failures only: never compiled
+        arguments, encoded = test.data
         callee = left.split("(", 1)[0]
-        if _CALLEE.fullmatch(callee):
-            call = (callee, arguments)
-    else:
-        found, value = _literal_text(right)
-        if not found:
-            return None
-        try:
-            node = ast.parse(left, mode="eval").body
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
-            return None
-        call = _literal_call(node)
-    return _SplitAssert(
+        split = _SplitAssert(
+            equal_op=True,
+            left_literal=False,
+            left=None,
+            right_literal=True,
+            right_text_data=encoded,
+            shows_left=True,
+            shown_text=left,
+            shown_is_call=True,
+            left_is_call=True,
+            has_message=False,
+            left_text=left,
+            right_text=right,
+            atol=test.atol,
+        )
+        split.call = (callee, arguments) if _CALLEE.fullmatch(callee) else None
+        split.encoded = encoded  # holds no NaN (``expected_text``)
+        split.exact = True
+        return split
+    if "\n" in right:
+        return None
+    found, value = _literal_text(right)
+    if not found:
+        return None
+    try:
+        node = ast.parse(left, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    call = _literal_call(node)
+    split = _SplitAssert(
         equal_op=True,
         left_literal=False,
         left=None,
@@ -257,9 +357,10 @@ def _given(test: TestSpec) -> _SplitAssert | None:
         left_text=left,
         right_text=right,
         atol=test.atol,
-        call=call,
-        encoded=_encoded(value),
     )
+    split.call = call
+    split.encoded = _encoded(value)
+    return split
 
 
 class TestReader:
@@ -276,10 +377,13 @@ class TestReader:
         the entry lasts): hashing a test's fields for every result would cost more than
         reading it."""
         self._wants: collections.OrderedDict[str, tuple[bool, Any]] = collections.OrderedDict()
-        self._digests: dict[int, tuple[TestSpec, list[Any] | None]] = {}
-        """The expected side's digest (``text_digest``), for tests whose value came as one."""
+        self._digests: dict[int, tuple[TestSpec, tuple[str, int] | None]] = {}
+        """The digest and length of the expected side's text, for tests whose value was
+        offered by its digest."""
 
     def split_of(self, test: TestSpec) -> _SplitAssert | None:
+        if test.data is not None and test.sides is not None:
+            return _given(test)  # nothing to parse: cheaper to read again than to keep
         splits = self._splits
         known = splits.get(id(test))
         if known is not None and known[0] is test:
@@ -336,7 +440,7 @@ class TestReader:
             found, expected = self._want(test.expected_output or "")
             if not found:
                 return None
-            actual = decode(judgement.actual)
+            actual = decode(_parse(judgement.actual))
             if values_equal(actual, expected):
                 return True, ""
             want = (test.expected_output or "").strip()[:200]
@@ -348,12 +452,12 @@ class TestReader:
             return None
         if (judgement.mode == "eq") != split.equal_op:
             raise ProtocolViolation("a judgement's operator does not match the test")
-        if split.equal_op and split.encoded is not None and judgement.actual == split.encoded:
-            return True, ""  # encoded exactly as the expected literal: equal (and close)
-        if isinstance(judgement.actual, list) and judgement.actual[:1] == ["digest"]:
-            return self._judge_digest(test, split, judgement)
-        left = split.left if split.left_literal else decode(judgement.actual)
-        right = split.right if split.right_literal else decode(judgement.expected)
+        encoded = split.encoded
+        if split.equal_op and encoded is not None and judgement.actual == encoded:
+            if split.exact or _NAN not in encoded:
+                return True, ""  # the very text of the expected literal: equal (and close)
+        left = split.left if split.left_literal else decode(_parse(judgement.actual))
+        right = split.right if split.right_literal else decode(_parse(judgement.expected))
         if split.atol is not None:
             equal = values_close(left, right, split.atol)
         else:
@@ -367,31 +471,32 @@ class TestReader:
             return False, f"{text} {verb} {safe_repr(value)}, expected {safe_repr(other)}"
         return False, f"{text} is {safe_repr(value)}, expected a different value"
 
-    def _judge_digest(
-        self, test: TestSpec, split: _SplitAssert, judgement: Judgement
-    ) -> tuple[bool, str]:
-        """A long string or bytes the harness sent as its digest, against the literal's."""
-        if not split.parent_judges:
-            raise ProtocolViolation("a digest for a test the parent does not judge")
+    def digest_of(self, test: TestSpec) -> tuple[str, int] | None:
+        """The BLAKE2b digest and length of the text a value equal to the test's literal is
+        sent as (what the harness offers for a large value), or None when there is none."""
         digests = self._digests
         known = digests.get(id(test))
-        if known is None or known[0] is not test:
-            known = (test, text_digest(split.right, above=-1))
-            digests[id(test)] = known
-            if len(digests) > self.capacity:
-                del digests[next(iter(digests))]
-        mine = known[1]
-        if mine is not None and mine[1:3] == judgement.actual[1:3]:
-            equal = True
-        else:
-            equal = False
-        if equal == split.equal_op:
-            return True, ""
-        shown = str(judgement.expected)[:200]
+        if known is not None and known[0] is test:
+            return known[1]
+        split = self.split_of(test) if test.kind is TestKind.ASSERT else None
+        mine: tuple[str, int] | None = None
+        if split is not None and split.parent_judges and split.encoded is not None:
+            encoded = split.encoded
+            if split.exact or _NAN not in encoded:
+                raw = encoded.encode()
+                mine = hashlib.blake2b(raw, digest_size=32).hexdigest(), len(encoded)
+        digests[id(test)] = (test, mine)
+        if len(digests) > self.capacity:
+            del digests[next(iter(digests))]
+        return mine
+
+    def judge_match(self, test: TestSpec) -> tuple[bool, str]:
+        """The verdict for a value the parent matched by its digest: equal to the literal."""
+        split = self.split_of(test)
+        assert split is not None
         if split.equal_op:
-            verb = "returned" if split.shown_is_call else "is"
-            return False, f"{split.shown_text} {verb} {shown}, expected {safe_repr(split.right)}"
-        return False, f"{split.shown_text} is {shown}, expected a different value"
+            return True, ""
+        return False, f"{split.shown_text} is {safe_repr(split.right)}, expected a different value"
 
     def _judge_opaque(self, test: TestSpec, judgement: Judgement) -> tuple[bool, str]:
         """A value that is not plain data, against the literal the parent holds: never equal (a
@@ -405,9 +510,9 @@ class TestReader:
         shown = str(judgement.actual)[:200]
         what = str(judgement.expected)[:120]
         verb = "returned" if split.shown_is_call else "is"
-        return False, (
-            f"{split.shown_text} {verb} {shown} ({what}: not plain data), "
-            f"expected {safe_repr(split.right)}"
+        return (
+            False,
+            f"{split.shown_text} {verb} {shown} ({what}), expected {safe_repr(split.right)}",
         )
 
 

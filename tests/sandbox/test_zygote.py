@@ -13,7 +13,7 @@ from __future__ import annotations
 import marshal
 import textwrap
 
-from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestSpec, TestStatus
+from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestSpec, TestStatus, expected_text
 from orps_sandbox.spec import TestKind as Kind
 
 from .conftest import FAST_LIMITS, SandboxFactory, check, module
@@ -22,12 +22,14 @@ from .conftest import FAST_LIMITS, SandboxFactory, check, module
 def given(test_id: str, args: tuple[object, ...], expected: object, **extra: object) -> TestSpec:
     """A test as ``orps bench`` builds it: sides and values, nothing to parse."""
     call = f"f(*{list(args)!r})"
+    text = expected_text(expected)
+    assert text is not None
     return TestSpec(
         id=test_id,
         kind=Kind.ASSERT,
         source=f"assert {call} == {expected!r}",
         sides=(call, repr(expected)),
-        data=(marshal.dumps(args), marshal.dumps(expected)),
+        data=(marshal.dumps(args), text),
         **extra,  # type: ignore[arg-type]
     )
 

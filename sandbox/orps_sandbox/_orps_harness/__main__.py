@@ -20,7 +20,9 @@ values (``judge``) when the parent can judge the comparison itself, and the run'
 time whatever its verdict, so that every interval of the stream is accounted for. The memory run
 under tracemalloc is its own command, after the check, so it never counts against a test's
 timeout or clock; the parent asks for it only for tests cheap enough to trace. A value too large
-for one record goes ahead of its result in ``chunk`` records.
+for one record is offered by its digest first (``digest``, which the parent answers: equal to
+its literal, or not) and, unless the parent matched it, goes ahead of its result in ``chunk``
+records.
 
 Under bubblewrap the program starts as a zygote (``_orps_zygote``): it forks one child per
 candidate, and each child runs ``HarnessLoop`` on a channel of its own.
@@ -32,6 +34,7 @@ guard is defence in depth only: the boundary is the OS confinement set up by the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import json
 import linecache
@@ -79,6 +82,7 @@ PROGRESS_BYTES = 4096
 BATCH_ITEMS = 256
 BATCH_BYTES = 512 * 1024
 _DUMPS = json.dumps
+_BLAKE2B = hashlib.blake2b
 _MONOTONIC_NS = time.monotonic_ns
 Sender = Callable[[Message], None]
 
@@ -103,13 +107,45 @@ def send_value(send: Sender, judge: Message | None) -> tuple[Message | None, int
     return None, len(parts)
 
 
+class ValueOffer:
+    """A large value the parent judges goes as its digest first: the parent compares it with
+    its literal's and answers; only a value it did not match is sent whole (in chunks)."""
+
+    def __init__(self, send: Sender, receive: Callable[[], Message]) -> None:
+        self.send = send
+        self.receive = receive
+
+    def matched(self, index: int, outcome: Outcome, wall: int | None, cpu: int | None) -> bool:
+        """True when the parent found the value equal to its literal: no result follows."""
+        judge = outcome.judge
+        if judge is None or judge["mode"] not in ("eq", "ne") or judge["expected"] is not None:
+            return False
+        text: str = judge["actual"]
+        if len(text) <= INLINE_BYTES:
+            return False
+        self.send(
+            {
+                "ev": "digest",
+                "index": index,
+                "digest": _BLAKE2B(text.encode(), digest_size=32).hexdigest(),
+                "length": len(text),
+                "wall_ns": wall or 0,
+                "cpu_ns": cpu or 0,
+                "memory": outcome.memory_error,
+                "rss": rusage_peak(),
+            }
+        )
+        return bool(self.receive().get("match"))
+
+
 class ResultBatch:
     """Verdict-only results, several to a ``results`` record: one authenticated record (and one
     parent wake-up) per batch instead of per test. A batch is sent when it is ``FLUSH_NS`` old,
-    full, or the stream ends, and before any value that travels in chunks."""
+    full, or the stream ends, and before any large value (offered by digest, else in chunks)."""
 
-    def __init__(self, send: Sender) -> None:
+    def __init__(self, send: Sender, offer: ValueOffer) -> None:
         self.send = send
+        self.offer = offer
         self.items: list[Message] = []
         self.size = 0
         self.since = _MONOTONIC_NS()
@@ -119,10 +155,12 @@ class ResultBatch:
         chunks = 0
         if judge is not None:
             size = outcome.judge_size
-            if size < 0 or size > INLINE_BYTES:
+            if size < 0:
                 size = len(_DUMPS(judge))
             if size > INLINE_BYTES:
                 self.flush()
+                if self.offer.matched(index, outcome, wall, cpu):
+                    return
                 judge, chunks = send_value(self.send, judge)
             self.size += size if chunks == 0 else 0
         self.size += len(outcome.detail) + 64
@@ -161,6 +199,7 @@ class HarnessLoop:
         self.channel = channel
         # Bound now, before candidate code: wrapping ``Channel.send`` later changes nothing here.
         self.send = channel.send
+        self.offer = ValueOffer(channel.send, channel.receive)
         self.progress = progress
         self.config = config
         self.memory_cutoff_ns = int(config.get("memory_cutoff_ns", 0))
@@ -259,7 +298,7 @@ class HarnessLoop:
         pytest_tests = {i: self.tests[i] for i in indices if self.tests[i]["kind"] == "pytest"}
         assert self.runner is not None
         runner = self.runner
-        batch = None if measure else ResultBatch(self.send)
+        batch = None if measure else ResultBatch(self.send, self.offer)
         progress = self.progress if batch is not None else None
         for index in indices:
             if index in pytest_tests:
@@ -309,6 +348,8 @@ class HarnessLoop:
         # Timings go with every verdict the parent may turn into a pass (it judges values itself),
         # and with every assert/doctest result (the parent accounts for each interval it timed).
         timed = always or outcome.status == "passed" or outcome.judge is not None
+        if timed and self.offer.matched(index, outcome, wall, cpu):
+            return
         judge, chunks = send_value(self.send, outcome.judge)
         self.send(
             {

@@ -128,6 +128,9 @@ def _trusted_hashable(value: object) -> bool:
 
 
 def safe_repr(value: object, limit: int = REPR_LIMIT) -> str:
+    kind = type(value)
+    if kind in (str, bytes, bytearray) and len(value) > limit:  # type: ignore[arg-type]
+        value = value[:limit]  # type: ignore[index]  # a 7 MB string is not copied to show 200
     try:
         text = repr(value)
     except BaseException as exc:  # candidate objects may raise anything

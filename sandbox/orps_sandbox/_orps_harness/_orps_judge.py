@@ -19,6 +19,7 @@ Part of the harness that runs inside the sandbox: standard library only.
 from __future__ import annotations
 
 import ast
+import json
 import marshal
 import sys
 import time
@@ -37,17 +38,12 @@ if TYPE_CHECKING:
         values_equal,
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
-    from orps_sandbox._orps_harness._orps_values import (
-        Unencodable,
-        encode,
-        encode_sized,
-        text_digest,
-    )
+    from orps_sandbox._orps_harness._orps_values import MAX_VALUE_BYTES, Unencodable, encode
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
-    from _orps_values import Unencodable, encode, encode_sized, text_digest
+    from _orps_values import MAX_VALUE_BYTES, Unencodable, encode
 
 TRACEBACK_FRAMES = 3
 
@@ -68,6 +64,7 @@ def _doctest() -> types.ModuleType:
 _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
 _LOADS = marshal.loads
+_DUMPS = json.dumps
 
 
 class Outcome:
@@ -83,15 +80,19 @@ class Outcome:
         self.judge: Message | None = None
         """Plain type-tagged values for the parent's own judgement, when both sides encode."""
         self.judge_size = -1
-        """A bound on the judgement's JSON length, when known (-1: measure it)."""
+        """About the judgement's JSON length, when known (-1: measure it)."""
 
 
 def judge_payload(mode: str, actual: object, expected: object) -> Message | None:
-    """The values of one comparison as plain data, or None when either side is not plain."""
+    """The values of one comparison as the JSON text of their plain data, or None when either
+    side is not plain (or too large to judge)."""
     try:
-        return {"mode": mode, "actual": encode(actual), "expected": encode(expected)}
-    except Unencodable:
+        texts = [_DUMPS(encode(actual)), _DUMPS(encode(expected))]
+    except (Unencodable, ValueError, RecursionError):
         return None
+    if sum(map(len, texts)) > MAX_VALUE_BYTES:
+        return None
+    return {"mode": mode, "actual": texts[0], "expected": texts[1]}
 
 
 def format_exception(exc: BaseException, trusted_files: set[str]) -> str:
@@ -345,16 +346,14 @@ class Runner:
         """The outcome that leaves the verdict to the parent: the value as plain data, or, when
         it is not plain data (so never equal to the parent's literal), its bounded repr."""
         outcome = Outcome("failed", "the parent judges this comparison")
-        digest = text_digest(left)
-        if digest is not None:  # a long string: its digest, and what a failure shows of it
-            outcome.judge = {"mode": prepared.mode, "actual": digest, "expected": safe_repr(left)}
-            outcome.judge_size = 512
-            return outcome
         try:
-            actual, size = encode_sized(left)
-            outcome.judge = {"mode": prepared.mode, "actual": actual, "expected": ["none"]}
-            outcome.judge_size = size + 64
-        except Unencodable as exc:
+            # The JSON text itself: the parent compares it with its literal's own text first.
+            text = _DUMPS(encode(left))
+            if len(text) > MAX_VALUE_BYTES:
+                raise Unencodable(f"more than {MAX_VALUE_BYTES // 2**20} MiB: too large to judge")
+            outcome.judge = {"mode": prepared.mode, "actual": text, "expected": None}
+            outcome.judge_size = len(text) + 64
+        except (Unencodable, ValueError, RecursionError) as exc:
             outcome.judge = {
                 "mode": "opaque",
                 "actual": safe_repr(left),

@@ -3,19 +3,21 @@
 ``encode`` walks a value of the builtin types the trusted comparison knows (``None``, ``bool``,
 ``int``, ``float``, ``complex``, ``str``, ``bytes``, ``bytearray``, ``list``, ``tuple``, ``set``,
 ``frozenset``, ``dict``, ``deque``, and subclasses whose ``__eq__`` is a stdlib one, tagged as their
-base) into nested JSON lists ``[tag, payload]``, and refuses anything else, anything deeper than
+base) into JSON: JSON's own types where they say it all (``None``, ``bool``, ``int``, a finite
+``float``, ``str``, ``list``), every other one as a one-key object naming it (``{"tuple": [...]}``,
+``{"dict": [[k, v], ...]}``, ``{"bytes": hex}``, ``{"float": "inf"}``, a huge ``{"int": hex}``), so
+the parent parses most
+values as fast as JSON allows; it refuses anything else, anything deeper than
 ``MAX_DEPTH`` or larger than ``MAX_NODES`` nodes / ``MAX_CHARS`` characters (``Unencodable``). It
 calls no method a candidate's class defines: exact types are read through the builtin types'
 own functions. The parent decodes the data and compares it with ``values_equal`` outside the
-candidate's process; a value too large for one record travels in several (``chunks``), and a
-long string (or bytes) as its digest (``text_digest``), which the parent compares with the
-digest of its own expected value: for strings equality is exact, so equal digests are equal
-values. Part of the harness that runs inside the sandbox: standard library only.
+candidate's process; a value too large for one record travels in several (``chunks``). Part of
+the harness that runs inside the sandbox: standard library only.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -31,43 +33,16 @@ else:
 
 MAX_DEPTH = 200
 """As deep as ``values_equal`` compares (and as Python's parser nests a literal)."""
-MAX_NODES = 2_000_000
-MAX_CHARS = 16 * 1024 * 1024
+MAX_NODES = 8_000_000
+MAX_CHARS = 64 * 1024 * 1024
 """Per value. A value whose JSON exceeds ``INLINE_BYTES`` is sent in pieces of ``CHUNK_BYTES``
-before the record that refers to it; the parent caps what it reassembles (``MAX_VALUE_BYTES``
-in ``orps_sandbox.protocol``)."""
+before the record that refers to it, up to ``MAX_VALUE_BYTES``, which the parent enforces."""
+MAX_VALUE_BYTES = 96 * 1024 * 1024
+"""Most JSON one value may take (in pieces): a larger one is not sent, and not judged."""
 INLINE_BYTES = 256 * 1024
 CHUNK_BYTES = 512 * 1024
 """A piece of a value's JSON text; escaped again as a string in its record, it stays within
 half the parent's record cap."""
-
-
-DIGEST_ABOVE = 64 * 1024
-"""Strings and bytes longer than this travel as their digest (``text_digest``)."""
-_BLAKE2B = hashlib.blake2b
-
-
-def text_digest(value: object, above: int = DIGEST_ABOVE) -> list[Any] | None:
-    """``["digest", kind, hex, length]`` for a str, bytes or bytearray longer than ``above``
-    (read through the builtin types' own functions), else None. A str is hashed as UTF-8 with
-    surrogates passed through, so two digests match exactly when the values are equal."""
-    base = builtin_base(value)
-    if base is str:
-        text = str.__str__(value)  # type: ignore[arg-type]
-        if len(text) <= above:
-            return None
-        raw = text.encode("utf-8", "surrogatepass")
-        length = len(text)
-    elif base in (bytes, bytearray):
-        raw = bytes(value)  # type: ignore[call-overload]
-        if len(raw) <= above:
-            return None
-        length = len(raw)
-    else:
-        return None
-    assert base is not None
-    digest = _BLAKE2B(raw, digest_size=32).hexdigest()
-    return ["digest", base.__name__, digest, length]
 
 
 class Unencodable(Exception):
@@ -75,11 +50,13 @@ class Unencodable(Exception):
 
 
 class _Budget:
-    __slots__ = ("chars", "nodes")
+    __slots__ = ("chars", "nan", "nodes")
 
     def __init__(self) -> None:
         self.nodes = 0
         self.chars = 0
+        self.nan = False
+        """Whether a NaN was met (it equals nothing, not even its own encoding's value)."""
 
     def spend(self, chars: int) -> None:
         self.nodes += 1
@@ -88,7 +65,49 @@ class _Budget:
             raise Unencodable("value too large")
 
 
-_SCALARS = {bool: "bool", int: "int", float: "float", complex: "complex"}
+_ITERATORS: dict[type, Any] = {
+    deque: deque.__iter__,
+    list: list.__iter__,
+    tuple: tuple.__iter__,
+    set: set.__iter__,
+    frozenset: frozenset.__iter__,
+}
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool})
+_INT_BOUND = 1 << 13_000
+"""Beyond about 3,900 digits an int would not survive JSON (``sys.set_int_max_str_digits``):
+it travels as ``{"int": hex}`` instead."""
+
+
+def _flat(value: Any, base: type, budget: _Budget) -> Any:
+    """A sequence or set whose items are all of types JSON carries as they are (``str``,
+    ``bool``, ``None``, an ``int`` of bounded size, a finite ``float``: the common output of a
+    benchmark), encoded without a walk; else None."""
+    items = list(_ITERATORS[base](value))
+    kinds = set(map(type, items))
+    if not items or not kinds <= _JSON_SCALARS:
+        return None
+    size = len(items)
+    if kinds <= _NUMBERS:
+        try:  # one pass in C: no NaN, no infinity, no int too large for a float (nor JSON)
+            if not all(map(math.isfinite, items)):
+                return None
+        except OverflowError:
+            return None
+        size += 24 * len(items)
+    elif kinds == {str}:
+        size += sum(map(len, items))
+    else:  # mixed with strings or None: rare, checked item by item
+        numbers = [x for x in items if type(x) in _NUMBERS]
+        try:
+            if not all(map(math.isfinite, numbers)):
+                return None
+        except OverflowError:
+            return None
+        size += 24 * len(numbers) + sum(len(x) for x in items if type(x) is str)
+    budget.nodes += len(items) - 1
+    budget.spend(size)
+    return items if base is list else {base.__name__: items}
 
 
 def encode(value: object) -> Any:
@@ -99,60 +118,70 @@ def encode(value: object) -> Any:
 def encode_sized(value: object) -> tuple[Any, int]:
     """``encode``, with a bound on the length of the data's JSON (tags and separators
     included), so a record can be sized without encoding it twice."""
+    data, size, _ = encode_checked(value)
+    return data, size
+
+
+def encode_checked(value: object) -> tuple[Any, int, bool]:
+    """``encode_sized``, and whether the value holds a NaN."""
     budget = _Budget()
     try:
         data = _encode(value, budget, 0)
     except (RecursionError, ValueError, TypeError, MemoryError) as exc:
         raise Unencodable(type(exc).__name__) from exc
-    return data, 2 * budget.chars + 16 * budget.nodes
+    return data, 2 * budget.chars + 24 * budget.nodes, budget.nan
 
 
 def _encode(value: object, budget: _Budget, depth: int) -> Any:
+    """JSON's own types where they say it all (``None``, ``bool``, ``int``, finite ``float``,
+    ``str``, ``list``); every other type as a one-key object naming it."""
     if depth > MAX_DEPTH:
         raise Unencodable("value too deep")
     kind = type(value)
-    if value is None:
+    if value is None or kind is bool:
         budget.spend(1)
-        return ["none"]
-    tag = _SCALARS.get(kind)
-    if tag is not None:
-        if kind is bool:
-            budget.spend(1)
-            return ["bool", bool(value)]
-        if kind is int:
-            text = int.__repr__(value)  # type: ignore[arg-type]
-            budget.spend(len(text))
-            return ["int", text]
-        if kind is float:
-            budget.spend(24)
-            return ["float", float.__repr__(value)]  # type: ignore[arg-type]
+        return value
+    if kind is int:
+        number = int.__int__(value)  # type: ignore[arg-type]
+        if -_INT_BOUND < number < _INT_BOUND:
+            budget.spend(8)
+            return number
+        text = format(number, "x")  # hex has no digit limit, and is linear to convert
+        budget.spend(len(text))
+        return {"int": text}
+    if kind is float:
+        budget.spend(24)
+        real = float.__float__(value)  # type: ignore[arg-type]
+        if real - real == 0.0:  # finite
+            return real
+        budget.nan = budget.nan or real != real
+        return {"float": float.__repr__(real)}
+    if kind is complex:
         budget.spend(48)
-        return ["complex", complex.__repr__(value)]  # type: ignore[arg-type]
+        budget.nan = budget.nan or value != value
+        return {"complex": complex.__repr__(value)}  # type: ignore[arg-type]
     base = builtin_base(value)
     if base is None:
         raise Unencodable(f"{kind.__name__} is not plain data")
     if base is str:
         text = str.__str__(value)  # type: ignore[arg-type]
         budget.spend(len(text))
-        return ["str", text]
+        return text
     if base in (bytes, bytearray):
         raw = bytes(value)  # type: ignore[call-overload]
         budget.spend(2 * len(raw))
-        return [base.__name__, raw.hex()]
+        return {base.__name__: raw.hex()}
     budget.spend(2)
+    if base is not dict:
+        flat = _flat(value, base, budget)
+        if flat is not None:
+            return flat
     if base is dict:
         mapping: Any = value
         pairs = [
             [_encode(k, budget, depth + 1), _encode(v, budget, depth + 1)]
             for k, v in dict.items(mapping)
         ]
-        return ["dict", pairs]
-    iterators: dict[type, Any] = {
-        deque: deque.__iter__,
-        list: list.__iter__,
-        tuple: tuple.__iter__,
-        set: set.__iter__,
-        frozenset: frozenset.__iter__,
-    }
-    items: list[Any] = list(iterators[base](value))
-    return [base.__name__, [_encode(item, budget, depth + 1) for item in items]]
+        return {"dict": pairs}
+    items = [_encode(item, budget, depth + 1) for item in list(_ITERATORS[base](value))]
+    return items if base is list else {base.__name__: items}

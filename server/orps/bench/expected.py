@@ -11,11 +11,10 @@ has an ``atol`` the comparison is approximate, element-wise.
 from __future__ import annotations
 
 import ast
-import marshal
 from collections.abc import Sequence
 
 from orps.bench.datasets import MODULE_NAME, BenchTask, PlusTask, one_line_label
-from orps_sandbox import ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
+from orps_sandbox import ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus, expected_text
 
 PROBE_WANT = "<orps bench: expected output probe>"
 GOT_MARKER = "\ngot:\n"
@@ -103,11 +102,9 @@ def output_tests(
     return tests
 
 
-def _data(arguments: bytes, value: object) -> tuple[bytes, bytes] | None:
-    try:
-        return arguments, marshal.dumps(value)  # type: ignore[arg-type]
-    except ValueError:  # not plain data: the sides' text is read instead
-        return None
+def _data(arguments: bytes, value: object) -> tuple[bytes, str] | None:
+    text = expected_text(value)
+    return None if text is None else (arguments, text)  # None: the sides' text is read
 
 
 class _Missing:
