@@ -2,8 +2,10 @@
 
 The programmer thinks, then writes one fenced Python block; the critic reads the reasoning, the
 code and the execution analysis and ends with a machine-readable score and done signal. The
-execution analysis is plain text: which tests passed, for each failure the test and expected vs
-actual (or the exception), per-test time and memory, and the comparison with the best so far.
+execution analysis is compact plain text: the passing tests with their time and memory, the
+failures grouped by cause (expected vs actual, or the exception with its last frames, shown once
+for all the tests it fails), and the comparison with the best so far. ``CRITIC_STOP`` ends the
+critic's reply once its score and done lines are written.
 """
 
 from __future__ import annotations
@@ -270,7 +272,7 @@ def execution_analysis(
     return "\n".join(lines)
 
 
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s:\"'<>]+)+[\\/]([^\\/\s:\"'<>]+\.py)")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[^\s\\/:\"'<>()]*[\\/])+([^\s\\/:\"'<>()]+\.py)\b")
 _PYTEST_EXPLANATION = re.compile(r"^E(?:\s|$)")
 _PYTEST_SEPARATOR = re.compile(r"^(?:_ )+_?\s*$")
 _PYTEST_LOCATION = re.compile(r"^(\S[^:]*):(\d+):(?: in (\S+)| \w[\w.]*)?\s*$")
