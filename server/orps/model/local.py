@@ -8,19 +8,19 @@ enough to prove the whole pipeline on a laptop CPU (it writes weak code).
 A llama.cpp context is not thread-safe, so every load and generation runs on one dedicated worker
 thread (``max_concurrency`` is 1) and never on the event loop. Generation streams token by token
 and checks a cancellation flag before each one, so cancelling the awaiting task frees the model
-within one token; a request's stop rule (``orps.model.stopping``) is checked on the text after
-each token too, and the tokens after the point where it fires are never computed. Every completion uses a seeded sampler and computes exactly the batches a
-fresh context would, so the same seed and messages give the same text whatever ran before; ``n``
-completions use seeds ``seed, seed + 1, ...``. The prompt is evaluated in fixed slices at fixed
-positions; with ``reuse_prefix`` (the default) a copy keeps the KV cache of the previous prompt's
-full slices and saves the KV state of each prompt's full slices in a ``PrefixStore`` (least
-recently used first out, bounded in bytes). A new prompt continues from whichever of these shares
-the most full slices with it, up to that slice boundary, evaluating the rest in the same slices,
-so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts the tokens served
-that way). ``LocalModelPool`` gives its copies one store and sends each request to the idle copy
-whose last conversation shares the longest prefix with it. The identity (file name, size and a hash of the
-first MiB) is known without loading the model, so a run served entirely from the response cache
-never loads it.
+within one token; a request's stop rule (``orps.model.stopping``) is checked on the text after each
+token too, and the tokens after the point where it fires are never computed. Every completion uses
+a seeded sampler and computes exactly the batches a fresh context would, so the same seed and
+messages give the same text whatever ran before; ``n`` completions use seeds ``seed, seed + 1,
+...``. The prompt is evaluated in fixed slices at fixed positions; with ``reuse_prefix`` (the
+default) a copy keeps the KV cache of the previous prompt's full slices and saves the KV state of
+each prompt's full slices in a ``PrefixStore`` (least recently used first out, bounded in bytes). A
+new prompt continues from whichever of these shares the most full slices with it, up to that slice
+boundary, evaluating the rest in the same slices, so no batch differs from a cold run
+(``Completion.prompt_tokens_reused`` counts the tokens served that way). ``LocalModelPool`` gives
+its copies one store and sends each request to the idle copy whose last conversation shares the
+longest prefix with it. The identity (file name, size and a hash of the first MiB) is known without
+loading the model, so a run served entirely from the response cache never loads it.
 
 Every failure a user can cause (llama-cpp-python missing, no model file, a file that is not a
 GGUF model) is a ``ModelUnavailable`` with a one-line message; llama.cpp's own logging is kept

@@ -15,7 +15,9 @@ Two optional model calls frame the search (``orps.search.generated_tests`` and
 has few visible ones; meanwhile the input generator writes ``perf_input(scale)``, with which the
 passing candidates are timed at growing scales after the final measurement.
 
-The engine knows nothing of LSP or terminals: front ends consume ``Search.events()``.
+Every call carries its role's stop rule (``orps.model.stopping``), so a reply ends once the
+rest of it cannot matter. The engine knows nothing of LSP or terminals: front ends consume
+``Search.events()``.
 """
 
 from __future__ import annotations
