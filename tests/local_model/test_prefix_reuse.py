@@ -1,5 +1,6 @@
 """KV-cache prefix reuse gives the text a cold model gives: across a search, for ``n > 1``, in a
-pool, and when a prompt continues from a saved prefix other than the copy's last prompt.
+pool, when a prompt continues from a saved prefix other than the copy's last prompt, and with
+stop rules, which end a reply where they fire on the text the rule-less request would give.
 
 The real bundled model runs every request; a model with ``reuse_prefix=False`` (every prompt
 evaluated from its first token) is the reference the reused runs must match byte for byte.
@@ -19,8 +20,11 @@ from orps.cli.options import OneLineParser, add_model_options, settings_from_arg
 from orps.model.backends import make_chat_model
 from orps.model.chat import ChatMessage, ChatModel, Completion, SamplingParams
 from orps.model.local import LocalModel, LocalModelPool, PrefixStore, SavedPrefix
+from orps.model.stopping import StopRule, stop_point
 from orps.project.discovery import discover_tests
 from orps.project.target import load_target
+from orps.search.extraction import PROGRAMMER_STOP
+from orps.search.prompts import CRITIC_STOP
 from orps.search.records import SearchFinished, SearchResult
 from orps.session import Engine, make_sandbox, run_search
 from orps.settings import Settings
@@ -112,6 +116,8 @@ async def test_a_search_with_reuse_gives_the_text_of_cold_evaluation(
         await model.aclose()
 
     assert result is not None and result.llm_calls == len(model.calls) >= 4
+    # Every call carried its role's stop rule, which the cold replay below applies again.
+    assert {p.stop for _, p, _ in model.calls} >= {PROGRAMMER_STOP, CRITIC_STOP}
     assert result.prompt_tokens_reused > 0  # later requests reused earlier prompts' slices
     assert result.prompt_tokens_reused == sum(
         c.prompt_tokens_reused for _, _, completions in model.calls for c in completions
@@ -305,6 +311,49 @@ async def test_a_copy_waits_for_the_copy_evaluating_the_prefix_it_shares(gguf_pa
     # One evaluated the shared slices, the other waited and continued from its saved state.
     assert sorted(r[0].prompt_tokens_reused for r in replies) == [0, shared - shared % 64]
     assert shared >= 384
+
+
+async def test_stop_rules_cut_the_reply_the_same_with_reuse_on_and_off(gguf_path: Path) -> None:
+    review: ChatMessage = {
+        "role": "user",
+        "content": TASK["content"] + "\n\nRate this code, then end with SCORE: 1-5 and "
+        "DONE: yes or no.\n```python\ndef is_palindrome(text):\n    return text == text[::-1]\n```",
+    }
+    first_def = StopRule(lines=(r"def ",))
+    requests: list[tuple[list[ChatMessage], StopRule]] = [
+        ([SYSTEM, TASK], PROGRAMMER_STOP),
+        ([CRITIC, review], CRITIC_STOP),
+        ([SYSTEM, TASK], first_def),
+        ([SYSTEM, {"role": "user", "content": TASK["content"] + " Be brief."}], PROGRAMMER_STOP),
+    ]
+    reused = LocalModel(gguf_path, threads=1)
+    cold = LocalModel(gguf_path, threads=1, reuse_prefix=False)
+    try:
+        replies = {}
+        for label, model in (("reused", reused), ("cold", cold)):
+            replies[label] = [
+                (await model.complete(m, SamplingParams(0.8, 160, seed=21, stop=rule)))[0]
+                for m, rule in requests
+            ]
+        # The same requests without a rule, generated to the end.
+        whole = [
+            (await cold.complete(m, SamplingParams(0.8, 160, seed=21)))[0] for m, _ in requests
+        ]
+    finally:
+        reused.close()
+        cold.close()
+
+    assert [c.text for c in replies["reused"]] == [c.text for c in replies["cold"]]
+    assert sum(c.prompt_tokens_reused for c in replies["reused"]) > 0
+    expected = []
+    for (_, rule), full in zip(requests, whole, strict=True):
+        cut = stop_point(rule, full.text)
+        expected.append(full.text if cut is None else full.text[:cut])
+    assert [c.text for c in replies["cold"]] == expected
+    stopped = [i for i, full in enumerate(whole) if expected[i] != full.text]
+    assert 2 in stopped and len(stopped) >= 2  # the rules fired; their tokens were not computed
+    for i in stopped:
+        assert replies["cold"][i].completion_tokens < whole[i].completion_tokens
 
 
 def test_the_store_keeps_the_longest_of_nested_prefixes_and_evicts_the_least_recent() -> None:

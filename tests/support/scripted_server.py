@@ -12,13 +12,16 @@ talk to it as they would to a hosted model. Replies come from a script:
   "input_generator": ["def perf_input..."],  // writer", ...); a role without replies gets ""
   "rules": [{"contains": "text", "reply": "..."}],  // checked first, against the last user turn
   "delay_s": 0.0,                            // sleep before each reply
+  "chunk_delay_s": 0.0,                      // sleep before each streamed chunk
   "fail_first": [500, 429],                  // statuses returned by the first requests
   "api_key": "secret"                        // when set, other keys get 401
 }
 ```
 
 Every request body is logged and served at ``GET /_requests``; ``POST /_script`` replaces the
-script. Run it standalone with ``python -m tests.support.scripted_server SCRIPT.json --port P``
+script. A streamed reply is sent a word a chunk (with a usage chunk last when the request asks
+for ``stream_options.include_usage``); ``streams`` records, per streamed request, how many
+content chunks were written and whether the client hung up before the end. Run it standalone with ``python -m tests.support.scripted_server SCRIPT.json --port P``
 (it prints ``READY <port>`` once listening).
 """
 
@@ -42,6 +45,8 @@ class ScriptState:
     def __init__(self, script: dict[str, Any]) -> None:
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.streams: list[dict[str, Any]] = []
+        self.stream_ended = threading.Condition(self.lock)
         self.load(script)
 
     def load(self, script: dict[str, Any]) -> None:
@@ -143,7 +148,13 @@ def _make_handler(state: ScriptState) -> type[BaseHTTPRequestHandler]:
             completion_tokens = sum(len(r.split()) for r in replies)
             created = int(time.time())
             if body.get("stream"):
-                self._stream(replies, created, prompt_tokens, completion_tokens)
+                options = body.get("stream_options") or {}
+                usage = {
+                    "prompt_tokens": prompt_tokens * n,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens * n + completion_tokens,
+                }
+                self._stream(replies, created, usage if options.get("include_usage") else None)
                 return
             self._json(
                 200,
@@ -168,35 +179,46 @@ def _make_handler(state: ScriptState) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
-        def _stream(
-            self, replies: list[str], created: int, prompt_tokens: int, completion_tokens: int
-        ) -> None:
+        def _stream(self, replies: list[str], created: int, usage: dict[str, int] | None) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for index, reply in enumerate(replies):
-                words = reply.split(" ")
-                for i, word in enumerate(words):
-                    piece = word if i == 0 else " " + word
-                    chunk = {
-                        "id": "chatcmpl-scripted",
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": "scripted",
-                        "choices": [{"index": index, "delta": {"content": piece}}],
-                    }
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                done = {
+            record: dict[str, Any] = {"chunks": 0, "total": sum(len(r.split(" ")) for r in replies)}
+            record["hung_up"] = False
+            with state.lock:
+                state.streams.append(record)
+            delay = float(state.script.get("chunk_delay_s", 0))
+
+            def send(chunk: dict[str, Any]) -> None:
+                payload = {
                     "id": "chatcmpl-scripted",
                     "object": "chat.completion.chunk",
                     "created": created,
                     "model": "scripted",
-                    "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}],
+                    **chunk,
                 }
-                self.wfile.write(f"data: {json.dumps(done)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+                self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                self.wfile.flush()
+
+            try:
+                for index, reply in enumerate(replies):
+                    for i, word in enumerate(reply.split(" ")):
+                        if delay:
+                            time.sleep(delay)
+                        piece = word if i == 0 else " " + word
+                        send({"choices": [{"index": index, "delta": {"content": piece}}]})
+                        record["chunks"] += 1
+                    send({"choices": [{"index": index, "delta": {}, "finish_reason": "stop"}]})
+                if usage is not None:
+                    send({"choices": [], "usage": usage})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                record["hung_up"] = True
+            with state.lock:
+                record["ended"] = True
+                state.stream_ended.notify_all()
             self.close_connection = True
 
     return Handler
@@ -232,6 +254,21 @@ class ScriptedServer:
     def requests(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return list(self.state.requests)
+
+    @property
+    def streams(self) -> list[dict[str, Any]]:
+        """Per streamed request: content chunks written, words in all, whether it hung up."""
+        with self.state.lock:
+            return [dict(record) for record in self.state.streams]
+
+    def wait_for_streams(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """``streams`` once every streamed reply so far has ended (the server notices a client
+        that hung up at its next write)."""
+        with self.state.stream_ended:
+            self.state.stream_ended.wait_for(
+                lambda: all(r.get("ended") for r in self.state.streams), timeout
+            )
+            return [dict(record) for record in self.state.streams]
 
     def load(self, script: dict[str, Any]) -> None:
         self.state.load(script)

@@ -34,7 +34,7 @@ from orps.model.client import LLMClient
 from orps.project.discovery import VisibleTests
 from orps.project.target import FunctionTarget
 from orps.search.beam import SearchConfig, execute
-from orps.search.extraction import extract_function, fingerprint, split_reply
+from orps.search.extraction import PROGRAMMER_STOP, extract_function, fingerprint, split_reply
 from orps.search.prompts import (
     STYLE_DIRECTIVES,
     closing_instruction,
@@ -66,8 +66,14 @@ class Sampling:
     seed: int | None = 0
 
     def params(self, index: int) -> SamplingParams:
+        """A programmer call's settings (every call of the baselines is one), seed + index."""
         seed = None if self.seed is None else self.seed + index
-        return SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=seed)
+        return SamplingParams(
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=seed,
+            stop=PROGRAMMER_STOP,
+        )
 
 
 @dataclass(frozen=True)

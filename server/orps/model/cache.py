@@ -1,7 +1,7 @@
 """The on-disk LLM response cache: identical requests to the same model replay their replies.
 
 A request is keyed by a SHA-256 over a canonical JSON of the model's identity, every sampling
-setting (temperature, max_tokens, seed, n) and the full message list, so a different model, a
+setting (temperature, max_tokens, seed, n, the stop rule) and the full message list, so a different model, a
 different seed or one changed character in a prompt is a miss. Entries live in one SQLite file
 (WAL journal, so several processes can share it); a connection is guarded by a lock, so one
 ``ResponseCache`` is safe to use from several threads. The cache is an optimisation: a file that
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE_NAME = "responses.sqlite3"
 # Bump when the key recipe or the stored layout changes: old entries then simply miss.
-KEY_VERSION = 2
+KEY_VERSION = 3  # 3: the stop rule joined the key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (

@@ -2,7 +2,8 @@
 
 ``ChatModel`` is what a backend implements (an OpenAI-compatible endpoint, the embedded local
 model); the search talks to one through ``orps.model.client.LLMClient``. This module imports
-nothing else of orps, so every other part of the model layer can build on it.
+nothing else of orps but the stop rules (``orps.model.stopping``, which imports nothing), so
+every other part of the model layer can build on it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
+
+from orps.model.stopping import StopRule
 
 
 class ChatMessage(TypedDict):
@@ -25,6 +28,9 @@ class SamplingParams:
     max_tokens: int = 1500
     seed: int | None = None
     n: int = 1
+    stop: StopRule | None = None
+    """Where the reply ends once the rest cannot matter (``orps.model.stopping``): every
+    backend cuts the reply at the same place and stops generating or reading there."""
 
 
 @dataclass(frozen=True)

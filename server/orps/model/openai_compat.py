@@ -1,7 +1,12 @@
 """The OpenAI-compatible chat backend: any chat-completions endpoint over HTTP.
 
 Streaming or not, ``n`` > 1, retries on 429/5xx and timeouts; failures become the model
-layer's errors with one readable line.
+layer's errors with one readable line. A request with a stop rule (``SamplingParams.stop``) is
+always streamed: the rule is checked on each choice's text after every chunk, the text is cut
+where it fires (the same place the embedded model cuts it), and once every choice has ended the
+stream is closed, so the endpoint stops generating. The endpoint reports usage only at the end
+of a stream, so a request cut short counts the chunks it read as its completion tokens (one a
+token on llama.cpp, vLLM and OpenAI) and reports no prompt tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from orps.model.chat import (
     ModelUnavailable,
     SamplingParams,
 )
+from orps.model.stopping import stop_point
 
 
 class OpenAICompatibleModel:
@@ -110,7 +116,7 @@ class OpenAICompatibleModel:
         if params.n != 1:
             kwargs["n"] = params.n
         messages_payload = [{"role": m["role"], "content": m["content"]} for m in messages]
-        if self._stream:
+        if self._stream or params.stop is not None:
             return await self._complete_streaming(messages_payload, params, kwargs)
         create: Any = self._client.chat.completions.create
         response = await create(
@@ -132,7 +138,8 @@ class OpenAICompatibleModel:
         params: SamplingParams,
         kwargs: dict[str, object],
     ) -> list[Completion]:
-        """Accumulate streamed deltas per choice; a cancel lands between chunks."""
+        """Accumulate streamed deltas per choice, cut by the stop rule; a cancel lands between
+        chunks."""
         create: Any = self._client.chat.completions.create
         stream = await create(
             model=self.model_name,
@@ -140,21 +147,49 @@ class OpenAICompatibleModel:
             temperature=params.temperature,
             max_tokens=params.max_tokens,
             stream=True,
+            stream_options={"include_usage": True},
             **kwargs,
         )
-        pieces: dict[int, list[str]] = {}
+        rule = params.stop
+        texts: dict[int, str] = {}
+        chunks: dict[int, int] = {}  # content chunks read, per choice
+        ended: set[int] = set()  # choices that finished or that the rule cut
+        cut = early = False
         prompt_tokens = completion_tokens = 0
-        async for chunk in stream:
-            for choice in chunk.choices:
-                if choice.delta.content:
-                    pieces.setdefault(choice.index, []).append(choice.delta.content)
-                else:
-                    pieces.setdefault(choice.index, [])
-            if chunk.usage is not None:
-                prompt_tokens = chunk.usage.prompt_tokens
-                completion_tokens = chunk.usage.completion_tokens
-        texts = ["".join(pieces[i]) for i in sorted(pieces)] or [""]
-        return _spread_usage(texts, prompt_tokens, completion_tokens)
+        try:
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    index = choice.index
+                    texts.setdefault(index, "")
+                    if index in ended:
+                        continue
+                    if choice.delta is not None and choice.delta.content:
+                        texts[index] += choice.delta.content
+                        chunks[index] = chunks.get(index, 0) + 1
+                        point = stop_point(rule, texts[index]) if rule is not None else None
+                        if point is not None:
+                            texts[index] = texts[index][:point]
+                            ended.add(index)
+                            cut = True
+                    if choice.finish_reason is not None:
+                        ended.add(index)
+                if chunk.usage is not None:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                if cut and len(ended) >= max(1, params.n):
+                    early = True  # every choice has ended: nothing more is worth reading
+                    break
+        finally:
+            await stream.close()
+        order = sorted(texts) or [0]
+        if not early:  # read to the end: the endpoint's usage, if it sent any
+            return _spread_usage(
+                [texts.get(i, "") for i in order], prompt_tokens, completion_tokens
+            )
+        share = max(1, len(order))
+        return [
+            Completion(texts.get(i, ""), prompt_tokens // share, chunks.get(i, 0)) for i in order
+        ]
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -15,7 +15,9 @@ Two optional model calls frame the search (``orps.search.generated_tests`` and
 has few visible ones; meanwhile the input generator writes ``perf_input(scale)``, with which the
 passing candidates are timed at growing scales after the final measurement.
 
-The engine knows nothing of LSP or terminals: front ends consume ``Search.events()``.
+Every call carries its role's stop rule (``orps.model.stopping``), so a reply ends once the
+rest of it cannot matter. The engine knows nothing of LSP or terminals: front ends consume
+``Search.events()``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from dataclasses import dataclass, field
 
 from orps.model.chat import BudgetExhausted, ModelError, SamplingParams
 from orps.model.client import LLMClient
+from orps.model.stopping import StopRule
 from orps.project.discovery import TestDiscoveryError, VisibleTests, import_statements
 from orps.project.target import FunctionTarget
-from orps.search.extraction import extract_function, fingerprint, split_reply
-from orps.search.generated_tests import GeneratedSuite
+from orps.search.extraction import PROGRAMMER_STOP, extract_function, fingerprint, split_reply
+from orps.search.generated_tests import TEST_WRITER_STOP, GeneratedSuite
 from orps.search.prompts import (
+    CRITIC_STOP,
     STYLE_DIRECTIVES,
     closing_instruction,
     critic_messages,
@@ -60,6 +64,7 @@ from orps.search.records import (
     Warned,
 )
 from orps.search.scaling import (
+    INPUT_GENERATOR_STOP,
     MAX_MEASURED,
     ScaleProfiler,
     apply_scaling,
@@ -353,7 +358,9 @@ class Search:
             closing_instruction(self.target, style),
         )
         try:
-            completions = await self.llm.complete(messages, self._params(2 * step), reserved=True)
+            completions = await self.llm.complete(
+                messages, self._params(2 * step, PROGRAMMER_STOP), reserved=True
+            )
             reply = completions[0].text
         except BudgetExhausted:
             self.llm.release(critic_reserved)
@@ -401,7 +408,7 @@ class Search:
 
     async def _critique(self, candidate: Candidate, analysis: str, index: int) -> Critique:
         messages = critic_messages(self._task_text, candidate, analysis)
-        params = self._params(index)
+        params = self._params(index, CRITIC_STOP)
         try:
             completions = await self.llm.complete(messages, params, reserved=True)
         except BudgetExhausted:
@@ -440,7 +447,7 @@ class Search:
         self._report_progress("the test writer is writing tests")
         try:
             completions = await self.llm.complete(
-                test_writer_messages(self.target), self._params(TEST_WRITER_SEED)
+                test_writer_messages(self.target), self._params(TEST_WRITER_SEED, TEST_WRITER_STOP)
             )
         except BudgetExhausted:
             return
@@ -478,7 +485,7 @@ class Search:
         async def ask() -> str:
             completions = await self.llm.complete(
                 input_generator_messages(self.target),
-                self._params(INPUT_GENERATOR_SEED),
+                self._params(INPUT_GENERATOR_SEED, INPUT_GENERATOR_STOP),
                 reserved=True,
             )
             return completions[0].text if completions else ""
@@ -537,12 +544,14 @@ class Search:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _params(self, index: int) -> SamplingParams:
+    def _params(self, index: int, stop: StopRule) -> SamplingParams:
+        """The settings of one call: the role's stop rule, seed ``seed + index``."""
         seed = None if self.config.seed is None else self.config.seed + index
         return SamplingParams(
             temperature=self.config.temperature,
             max_tokens=self.config.max_tokens,
             seed=seed,
+            stop=stop,
         )
 
     def _next_style(self) -> str:

@@ -4,6 +4,10 @@ The programmer is asked for one fenced Python block. From it we take the definit
 target function; imports and helpers the model wrote beside it move into the function's body,
 so that accepting a candidate replaces exactly the function's text and nothing else. The
 original's decorators and docstring are kept when the candidate omits them.
+
+``PROGRAMMER_STOP`` ends a programmer's reply after the closing fence of the block
+``split_reply`` takes (or in a degenerate repetition of its prose): the blocks after it are
+never read, so the rule changes neither the reasoning nor the code taken from a reply.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import hashlib
 import re
 import textwrap
 
+from orps.model.stopping import DEGENERATE_REPEATS, FENCE, StopRule
 from orps.project.target import FunctionNode, FunctionTarget
 
-_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-FENCE = _FENCE  # a fenced block, optionally tagged python: group 1 is its text
+DEFINES_FUNCTION = r"^\s*(async\s+)?def\s"
+"""A block with a line starting a function definition (``re.MULTILINE``)."""
+PROGRAMMER_STOP = StopRule(block=DEFINES_FUNCTION, repeats=DEGENERATE_REPEATS)
 _OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)$", re.DOTALL | re.IGNORECASE)
 
 
@@ -26,8 +32,8 @@ def split_reply(text: str) -> tuple[str, str | None]:
     The first fenced block that defines a function wins; an unterminated final fence (a reply
     cut off by the token limit) is accepted if it parses.
     """
-    blocks = [m.group(1) for m in _FENCE.finditer(text)]
-    first = _FENCE.search(text)
+    blocks = [m.group(1) for m in FENCE.finditer(text)]
+    first = FENCE.search(text)
     reasoning_end = first.start() if first else len(text)
     if not blocks:
         tail = _OPEN_FENCE.search(text)
@@ -36,7 +42,7 @@ def split_reply(text: str) -> tuple[str, str | None]:
             reasoning_end = tail.start()
     reasoning = text[:reasoning_end].strip()
     for block in blocks:
-        if re.search(r"^\s*(async\s+)?def\s", block, re.MULTILINE):
+        if re.search(DEFINES_FUNCTION, block, re.MULTILINE):
             return reasoning, block
     bare = _unfenced_code(text)
     if bare is not None:

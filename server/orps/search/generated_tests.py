@@ -9,7 +9,8 @@ against the original module, when one of its asserts calls the function exactly 
 example or a user assert does but expects another value, or, once at least two candidates pass
 every user test and doctest, when it fails on all of them (the CodeT idea: tests that agree with
 no good candidate are more likely wrong than the candidates). The kept tests can be written out as
-a pytest file the user then owns.
+a pytest file the user then owns. ``TEST_WRITER_STOP`` ends the reply after the closing fence of
+the first block with a test function, the block read first.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from orps.model.stopping import DEGENERATE_REPEATS, StopRule
+from orps.model.stopping import FENCE as _FENCE
 from orps.project.target import FunctionTarget
-from orps.search.extraction import FENCE as _FENCE
 from orps.search.extraction import split_reply
 from orps.search.records import GENERATED_TEST_PREFIX, Candidate, GeneratedTest
 from orps_sandbox import TestKind, TestSpec, TestStatus
 
 _TAGGED = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+DEFINES_TEST = r"^\s*def\s+test"
+TEST_WRITER_STOP = StopRule(block=DEFINES_TEST, repeats=DEGENERATE_REPEATS)
 MAX_GENERATED = 12  # tests kept from one reply
 MIN_AGREEING = 2  # candidates that pass every user test before a test failing on all is dropped
 
@@ -50,7 +54,7 @@ def _reply_block(reply: str) -> str | None:
     blocks = [m.group(1) for m in _FENCE.finditer(reply)]
     blocks += [m.group(1) for m in _TAGGED.finditer(reply)]
     for block in blocks:
-        if re.search(r"^\s*def\s+test", block, re.MULTILINE):
+        if re.search(DEFINES_TEST, block, re.MULTILINE):
             return textwrap.dedent(block)
     _, block = split_reply(reply)
     return textwrap.dedent(block) if block is not None else None

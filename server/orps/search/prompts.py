@@ -2,20 +2,24 @@
 
 The programmer thinks, then writes one fenced Python block; the critic reads the reasoning, the
 code and the execution analysis and ends with a machine-readable score and done signal. The
-execution analysis is plain text: which tests passed, for each failure the test and expected vs
-actual (or the exception), per-test time and memory, and the comparison with the best so far.
+execution analysis is compact plain text: the passing tests with their time and memory, the
+failures grouped by cause (expected vs actual, or the exception with its last frames, shown once
+for all the tests it fails), and the comparison with the best so far. ``CRITIC_STOP`` ends the
+critic's reply once its score and done lines are written.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 
 from orps.model.chat import ChatMessage
+from orps.model.stopping import DEGENERATE_REPEATS, StopRule
 from orps.project.target import FunctionTarget
 from orps.search.records import Candidate, Critique
 from orps.units import format_bytes, format_ns
-from orps_sandbox import TestSpec, TestStatus
+from orps_sandbox import TestResult, TestSpec, TestStatus
 
 STYLE_DIRECTIVES: tuple[str, ...] = (
     "Favour the most efficient algorithm you know, in time first, then memory.",
@@ -194,9 +198,14 @@ def execution_analysis(
     candidate: Candidate,
     tests: Sequence[TestSpec],
     best: Candidate | None,
-    max_failures: int = 8,
+    max_causes: int = 6,
+    max_listed: int = 10,
 ) -> str:
-    """The execution results as text for both roles."""
+    """The execution results as text for both roles, compact (see ``docs/architecture.md``,
+    "The execution analysis"): the passing tests with their time and memory; the failures
+    grouped by cause, each cause shown once (for a pytest item its failing line and pytest's
+    ``E`` lines, for an exception the message and the last two frames) with the tests it
+    fails; the mean time against the best so far and the peak memory."""
     report = candidate.execution
     if report is None:
         return "The code was not executed."
@@ -204,23 +213,49 @@ def execution_analysis(
     if report.status != "completed":
         lines.append(f"The code did not run to the end: {report.status}. {report.detail}".strip())
     by_id = {t.id: t for t in tests}
-    total = candidate.tests_total
-    lines.append(f"Tests passed: {candidate.tests_passed}/{total}.")
-    failures = [r for r in report.tests if r.status is not TestStatus.PASSED]
-    for result in failures[:max_failures]:
-        spec = by_id.get(result.id)
-        label = test_label(spec) if spec else result.id
-        lines.append(f"- FAILED ({result.status}) {label}\n  {_indent(result.detail.strip())}")
-    if len(failures) > max_failures:
-        lines.append(f"- ... and {len(failures) - max_failures} more failures")
-    timed = [r for r in report.tests if r.status is TestStatus.PASSED and r.wall_ns]
-    if timed:
-        lines.append("Per-test time and memory (passing tests):")
-        for result in timed[:10]:
-            spec = by_id.get(result.id)
-            label = _short(test_label(spec) if spec else result.id)
-            mem = format_bytes(result.peak_memory_bytes)
-            lines.append(f"- {label}: time {format_ns(result.wall_ns)}, memory {mem}")
+
+    def label(test_id: str) -> str:
+        spec = by_id.get(test_id)
+        return _short(test_label(spec) if spec else test_id, 100)
+
+    lines.append(f"Tests passed: {candidate.tests_passed}/{candidate.tests_total}.")
+    passed = [r for r in report.tests if r.status is TestStatus.PASSED]
+    if passed:
+        lines.append("Passed (time, memory):" if any(r.wall_ns for r in passed) else "Passed:")
+        for result in passed[:max_listed]:
+            figures = ""
+            if result.wall_ns:
+                figures = f": {format_ns(result.wall_ns)}, {format_bytes(result.peak_memory_bytes)}"
+            lines.append(f"- {label(result.id)}{figures}")
+        if len(passed) > max_listed:
+            lines.append(f"- ... and {len(passed) - max_listed} more")
+    groups: dict[str, list[tuple[TestResult, str]]] = {}
+    for result in report.tests:
+        if result.status is not TestStatus.PASSED:
+            cause, own = compact_failure(result.detail)
+            groups.setdefault(cause, []).append((result, own))
+    if groups:
+        failed = sum(map(len, groups.values()))
+        causes = "1 cause" if len(groups) == 1 else f"{len(groups)} causes"
+        lines.append(f"Failed: {failed} test{'s' if failed != 1 else ''}, {causes}.")
+    for cause, members in list(groups.items())[:max_causes]:
+        statuses = "/".join(dict.fromkeys(str(result.status) for result, _ in members))
+        if len(members) == 1:
+            [(result, own)] = members
+            lines.append(f"- FAILED ({statuses}) {label(result.id)}")
+            if own:
+                lines.append(f"  > {own}")
+            lines.extend(f"  {line}" for line in cause.splitlines())
+            continue
+        lines.append(f"- FAILED ({statuses}) in {len(members)} tests, with the same cause:")
+        lines.extend(f"  {line}" for line in cause.splitlines())
+        for result, own in members[:max_listed]:
+            lines.append(f"  - {label(result.id)}" + (f": {own}" if own else ""))
+        if len(members) > max_listed:
+            lines.append(f"  - ... and {len(members) - max_listed} more")
+    if len(groups) > max_causes:
+        hidden = sum(len(m) for m in list(groups.values())[max_causes:])
+        lines.append(f"- ... and {hidden} more failing tests with other causes")
     if candidate.runtime_ns is not None:
         line = f"Mean time per passing test: {format_ns(candidate.runtime_ns)}"
         if best is not None and best.runtime_ns and best.id != candidate.id:
@@ -235,6 +270,97 @@ def execution_analysis(
     if report.stderr.strip() and report.status != "completed":
         lines.append(f"stderr (truncated):\n{report.stderr.strip()[-600:]}")
     return "\n".join(lines)
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[^\s\\/:\"'<>()]*[\\/])+([^\s\\/:\"'<>()]+\.py)\b")
+_PYTEST_EXPLANATION = re.compile(r"^E(?:\s|$)")
+_PYTEST_SEPARATOR = re.compile(r"^(?:_ )+_?\s*$")
+_PYTEST_LOCATION = re.compile(r"^(\S[^:]*):(\d+):(?: in (\S+)| \w[\w.]*)?\s*$")
+_TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+_CARETS = re.compile(r"^\s*[~^]+\s*$")
+_FRAMES_SHOWN = 2
+_CAUSE_LINES = 10
+_LINE_CHARS = 200
+
+
+def compact_failure(detail: str) -> tuple[str, str]:
+    """(the cause, the test's own failing line or "") of a failure detail from the sandbox.
+
+    Tests whose failures have the same cause are shown together. Paths are shortened to file
+    names. A pytest report keeps its ``E`` lines and, when the error was raised below the test,
+    the last frames (``at file:line: code``) as the cause, and the test's failing line as its
+    own; an assert failing in the test itself keeps that line and its ``E`` lines as the cause.
+    An exception from a doctest or assert keeps its message and last frames; anything else is
+    its first lines. Caret lines (``^^^``) and pytest's source listings are dropped.
+    """
+    text = _PATH.sub(r"\1", detail.strip())
+    if not text:
+        return "(no detail)", ""
+    lines = [line for line in text.splitlines() if not _CARETS.match(line)]
+    if any(_PYTEST_EXPLANATION.match(line) for line in lines):
+        return _pytest_failure(lines)
+    if "Traceback (last frames):" in lines:
+        at = lines.index("Traceback (last frames):")
+        frames = _traceback_frames(lines[at + 1 :])
+        return _cause(lines[:at], frames), ""
+    return _cause(lines, []), ""
+
+
+def _pytest_failure(lines: list[str]) -> tuple[str, str]:
+    head = [line for line in lines[:1] if re.match(r"^error in \w+:$", line)]
+    explanation = textwrap.dedent(
+        "\n".join(line[1:] for line in lines if _PYTEST_EXPLANATION.match(line))
+    ).splitlines()
+    frames = _pytest_frames(lines)
+    if len(frames) >= 2:
+        return _cause(head + explanation, frames[1:]), frames[0][1]
+    failing = [f"> {frames[0][1]}"] if frames else []
+    return _cause(head + failing + [f"E {line}" for line in explanation], []), ""
+
+
+def _pytest_frames(lines: list[str]) -> list[tuple[str, str]]:
+    """(file:line, code) of each frame of a pytest report (long or short style), test first."""
+    frames: list[tuple[str, str]] = []
+    section: list[str] = []
+    for line in [*lines, "_ _"]:
+        if not _PYTEST_SEPARATOR.match(line):
+            section.append(line)
+            continue
+        for i, item in enumerate(section):
+            found = _PYTEST_LOCATION.match(item)
+            if found is None:
+                continue
+            if found.group(3):  # short style: "file:line: in function", then the code
+                code = next((c.strip() for c in section[i + 1 :] if c.strip()), "")
+            else:  # long style: the listing marks the failing line with ">"
+                marked = [c for c in section[:i] if c.startswith(">")]
+                code = marked[-1][1:].strip() if marked else ""
+            frames.append((f"{found.group(1)}:{found.group(2)}", code))
+            break
+        section = []
+    return frames
+
+
+def _traceback_frames(lines: list[str]) -> list[tuple[str, str]]:
+    frames: list[tuple[str, str]] = []
+    for i, line in enumerate(lines):
+        found = _TRACEBACK_FRAME.match(line)
+        if found and not found.group(1).startswith("<"):
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if _TRACEBACK_FRAME.match(code):
+                code = ""
+            frames.append((f"{found.group(1)}:{found.group(2)}", code))
+    return frames
+
+
+def _cause(message: list[str], frames: list[tuple[str, str]]) -> str:
+    shown = [line.rstrip() for line in message if line.strip()][:_CAUSE_LINES]
+    shown += [f"at {where}: {code}".rstrip(": ") for where, code in frames[-_FRAMES_SHOWN:]]
+    return "\n".join(_short_line(line) for line in shown) or "(no detail)"
+
+
+def _short_line(line: str) -> str:
+    return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 1] + "…"
 
 
 def critic_messages(task: str, candidate: Candidate, analysis: str) -> list[ChatMessage]:
@@ -282,8 +408,13 @@ def feedback_turn(analysis: str, critique: Critique | None) -> str:
     return text
 
 
-_SCORE = re.compile(r"SCORE\s*[:=]\s*\**\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
-_DONE = re.compile(r"DONE\s*[:=]\s*\**\s*(yes|no|true|false)", re.IGNORECASE)
+_SCORE_PATTERN = r"(?i)SCORE\s*[:=]\s*\**\s*([0-9]+(?:\.[0-9]+)?)"
+_DONE_PATTERN = r"(?i)DONE\s*[:=]\s*\**\s*(yes|no|true|false)"
+_SCORE = re.compile(_SCORE_PATTERN)
+_DONE = re.compile(_DONE_PATTERN)
+CRITIC_STOP = StopRule(lines=(_SCORE_PATTERN, _DONE_PATTERN), repeats=DEGENERATE_REPEATS)
+"""Ends the critic's reply with the line that completes its SCORE and DONE, the two lines its
+format ends with (or in a degenerate repetition, where it would not have written them)."""
 
 
 def parse_critique(text: str) -> Critique:
@@ -304,17 +435,15 @@ def _short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _indent(text: str) -> str:
-    return text.replace("\n", "\n  ")[:1200]
-
-
 __all__ = [
+    "CRITIC_STOP",
     "CRITIC_SYSTEM",
     "INPUT_GENERATOR_SYSTEM",
     "PROGRAMMER_SYSTEM",
     "STYLE_DIRECTIVES",
     "TEST_WRITER_SYSTEM",
     "closing_instruction",
+    "compact_failure",
     "critic_messages",
     "describe_tests",
     "execution_analysis",

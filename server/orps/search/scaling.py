@@ -26,8 +26,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from orps.model.stopping import DEGENERATE_REPEATS, FENCE, StopRule
 from orps.project.target import FunctionTarget
-from orps.search.extraction import FENCE, split_reply
+from orps.search.extraction import split_reply
 from orps.search.records import Candidate, ScalePoint
 from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
 
@@ -85,6 +86,10 @@ for _orps_s in {scales}:
         f"perf_input({{_orps_s}}) is not deterministic: two calls gave different inputs"
     )
 """
+
+
+INPUT_GENERATOR_STOP = StopRule(block="def perf_input", repeats=DEGENERATE_REPEATS)
+"""Ends the input generator's reply after the first block ``parse_generator`` reads first."""
 
 
 def parse_generator(reply: str) -> str | None:
