@@ -43,9 +43,11 @@ import contextlib
 import gc
 import gzip
 import json
+import marshal
 import os
 import pickle
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -517,6 +519,77 @@ def machine_line() -> str:
     )
 
 
+class _Overtime(Exception):
+    """A solution ran past the time limit on one input."""
+
+
+def _overtime(*_: object) -> None:
+    raise _Overtime
+
+
+def compute_bound(
+    solutions: list[Solution], tests: dict[str, tuple[Any, list[Any]]], limit_s: float
+) -> dict[str, float]:
+    """Seconds each solution computes, in this process, on its inputs up to the first one it
+    fails or overruns (at most ``limit_s`` each): what any evaluator that stops at the first
+    failure must spend on it, before any isolation, transport or judging. (Our own reference
+    solutions and variants, run unconfined: never do this with model output.)"""
+    from orps_sandbox._orps_harness._orps_compare import values_close, values_equal
+    from orps_sandbox.verdicts import decode
+
+    previous = signal.signal(signal.SIGALRM, _overtime)
+    seconds: dict[str, float] = {}
+    try:
+        for solution in solutions:
+            task, suite = tests[solution.task_id]
+            namespace: dict[str, Any] = {}
+            try:
+                exec(compile(solution.code, solution.key, "exec"), namespace)
+                function = namespace[task.entry]
+            except Exception:
+                seconds[solution.key] = 0.0
+                continue
+            spent = 0.0
+            for test in suite:
+                arguments = marshal.loads(test.data[0])
+                signal.setitimer(signal.ITIMER_REAL, limit_s)
+                start = time.perf_counter()
+                try:
+                    output = function(*arguments)
+                except (_Overtime, Exception):
+                    spent += time.perf_counter() - start
+                    break
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                spent += time.perf_counter() - start
+                expected = decode(json.loads(test.data[1]))
+                if test.atol:
+                    if not values_close(output, expected, test.atol):
+                        break
+                elif not values_equal(output, expected):
+                    break
+            seconds[solution.key] = spent
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return seconds
+
+
+def print_bound(runs: dict[str, list[SideRun]], bound: dict[str, float], workers: int) -> None:
+    total = sum(bound.values())
+    floor = max(total / workers, max(bound.values(), default=0.0))
+    print("\n## What the solutions themselves take\n")
+    print(
+        f"The solutions' own computing, up to each one's first failing input (`compute_bound`): "
+        f"{total:.1f} s in all, so no evaluator with {workers} workers finishes in less than "
+        f"{floor:.1f} s. Above that floor, wall clock (median round):\n"
+    )
+    print("| side | wall (s) | above the floor (s) |")
+    print("|---|---|---|")
+    for side, side_runs in runs.items():
+        wall = statistics.median(r.wall_s for r in side_runs)
+        print(f"| {side} | {wall:.1f} | {wall - floor:.1f} |")
+
+
 def print_throughput(runs: dict[str, list[SideRun]], n_solutions: int, n_tests: int) -> None:
     print("\n## Throughput (the whole evaluation, wall clock)\n")
     header = "| side | wall per round (s) | median (s) | solutions/s | tests/s | tests run | vs evalplus |"
@@ -654,6 +727,11 @@ def parse_args() -> argparse.Namespace:
         "--no-measured", action="store_true", help="skip orps with memory and timing runs"
     )
     parser.add_argument("--no-cross-check", action="store_true", help="skip resolve_expected check")
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="also time the solutions' own computing in this process (a floor for any evaluator)",
+    )
     parser.add_argument("--json", type=Path, help="write every figure and verdict here")
     parser.add_argument("--evalplus-side", choices=["prepare", "evaluate"], help=argparse.SUPPRESS)
     parser.add_argument("--request", help=argparse.SUPPRESS)
@@ -764,6 +842,8 @@ def main() -> int:
         + ", ".join(f"{r.extra['process_s']:.1f} s" for r in runs["evalplus"])
     )
     print_throughput(runs, len(solutions), n_tests)
+    if args.bound:
+        print_bound(runs, compute_bound(solutions, tests, time_limit), args.workers)
     print_breakdown(runs, solutions)
     unexplained = print_verdicts(runs, solutions)
     print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

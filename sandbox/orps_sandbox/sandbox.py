@@ -106,9 +106,10 @@ PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
 SUITE_BYTES = 256 * 1024 * 1024
 """Encoded suites kept for the next candidate, least recently used dropped first."""
-IDLE_ZYGOTES = 2
-"""Idle zygotes kept per worker slot (one more than the pool refills, so that a candidate
-finishing does not make the next one wait for its zygote's clean-up)."""
+def _group_size(workers: int) -> int:
+    """Candidates measured together: each holds its process (and so a zygote) until its timing
+    rounds are over, so this is also how many zygotes a pool keeps once they have served."""
+    return max(2 * workers, 8)
 _STATUSES = {status.value: status for status in TestStatus}
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
@@ -286,7 +287,7 @@ class Sandbox:
                 if not measure:
                     await self._run_flowing(batch)
                 else:
-                    group_size = max(2 * self.workers, 8)
+                    group_size = _group_size(self.workers)
                     for start in range(0, len(batch), group_size):
                         await self._run_group(batch[start : start + group_size])
         except BaseException:
@@ -987,7 +988,7 @@ class Sandbox:
         """A zygote whose child is gone: idle again if it is clean and still wanted, else killed."""
         idle = self._ready.get(zygote.key, [])
         wanted = not self._closed and zygote.key == self._pool_key
-        if reusable and wanted and len(idle) < IDLE_ZYGOTES * self.workers:
+        if reusable and wanted and len(idle) < _group_size(self.workers):
             idle.append(zygote)
             self._ready[zygote.key] = idle
             return

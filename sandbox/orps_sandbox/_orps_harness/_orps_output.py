@@ -17,6 +17,15 @@ def trim(text: str, limit: int = DETAIL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 20] + "\n... (truncated)"
 
 
+def trim_middle(text: str, limit: int) -> str:
+    """The head and the tail of a long text: a pytest report ends with its ``E`` lines, the
+    part that says what went wrong."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 40) // 2
+    return f"{text[:keep]}\n... ({len(text) - 2 * keep} characters cut) ...\n{text[-keep:]}"
+
+
 class BoundedWriter(io.TextIOBase):
     """A text sink that keeps at most ``limit`` characters and silently counts the rest."""
 

@@ -29,13 +29,13 @@ if TYPE_CHECKING:
     from orps_sandbox._orps_harness._orps_channel import Message
     from orps_sandbox._orps_harness._orps_compare import values_equal
     from orps_sandbox._orps_harness._orps_judge import Outcome
-    from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
+    from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim, trim_middle
     from orps_sandbox._orps_harness._orps_values import Unencodable, encode
 else:
     from _orps_channel import Message
     from _orps_compare import values_equal
     from _orps_judge import Outcome
-    from _orps_output import BoundedWriter, trim
+    from _orps_output import BoundedWriter, trim, trim_middle
     from _orps_values import Unencodable, encode
 
 # Captured at import, before candidate code: patching ``time.perf_counter_ns`` changes nothing here.
@@ -256,7 +256,7 @@ class PytestSession:
             return Outcome("error", "pytest item not found or not run")
         for report in reports:
             if report.failed:
-                text = trim(str(report.longrepr), 1500)
+                text = trim_middle(str(report.longrepr), 1500)
                 if report.when == "call":
                     kind = "failed"
                     if "SystemExit" in text or "KeyboardInterrupt" in text:
