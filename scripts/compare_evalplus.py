@@ -434,13 +434,13 @@ async def orps_evaluate(
         )
         for s in solutions
     ]
-    start = time.perf_counter()
+    start, engine_cpu = time.perf_counter(), time.process_time()
     async with Sandbox(limits, workers=workers, isolation=isolation) as sandbox:  # type: ignore[arg-type]
         description = sandbox.isolation.description
         # Verdicts only is the sandbox's own mode for pass/fail scoring: no memory or timing
         # runs, and a solution stops at its first failing test, as evalplus's fast check does.
         reports = await sandbox.run_many(jobs, measure=timing, fail_fast=not timing)
-    wall = time.perf_counter() - start
+    wall, engine_cpu = time.perf_counter() - start, time.process_time() - engine_cpu
     verdicts, notes, seconds = {}, {}, {}
     executed = 0
     for solution, (_, suite), report in zip(solutions, jobs, reports, strict=True):
@@ -465,7 +465,8 @@ async def orps_evaluate(
         else:
             notes[solution.key] = f"{len(suite)}/{len(suite)} passed"
     side = "orps" if timing else "orps-verdict"
-    return SideRun(side, wall, verdicts, notes, seconds, executed, {"isolation": description})
+    extra = {"isolation": description, "engine_cpu_s": engine_cpu}
+    return SideRun(side, wall, verdicts, notes, seconds, executed, extra)
 
 
 def _evalplus_note(result: dict[str, Any]) -> str:
@@ -841,6 +842,11 @@ def main() -> int:
         "evalplus process wall (start-up, imports, loading the cached ground truth, evaluation): "
         + ", ".join(f"{r.extra['process_s']:.1f} s" for r in runs["evalplus"])
     )
+    for side in (s for s in runs if s != "evalplus"):
+        print(
+            f"{side}: CPU of this process, the engine (judging, records, scheduling), per round: "
+            + ", ".join(f"{r.extra['engine_cpu_s']:.1f} s" for r in runs[side])
+        )
     print_throughput(runs, len(solutions), n_tests)
     if args.bound:
         print_bound(runs, compute_bound(solutions, tests, time_limit), args.workers)

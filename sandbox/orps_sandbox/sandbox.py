@@ -106,10 +106,14 @@ PINGS = 3
 """Round trips measured on each fresh worker; the smallest is its channel overhead."""
 SUITE_BYTES = 256 * 1024 * 1024
 """Encoded suites kept for the next candidate, least recently used dropped first."""
+
+
 def _group_size(workers: int) -> int:
     """Candidates measured together: each holds its process (and so a zygote) until its timing
     rounds are over, so this is also how many zygotes a pool keeps once they have served."""
     return max(2 * workers, 8)
+
+
 _STATUSES = {status.value: status for status in TestStatus}
 _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
