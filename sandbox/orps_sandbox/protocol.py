@@ -135,7 +135,7 @@ class Chunk(_Record):
 
 
 class Digest(_Record):
-    """A value too large for one record, offered by the BLAKE2b digest of its JSON text before
+    """A value too large for one record, offered by the SHA-256 digest of its JSON text before
     it is sent: the parent answers whether it matches its own literal's (then the test is
     judged, and no result follows) or not (its chunks and result follow)."""
 

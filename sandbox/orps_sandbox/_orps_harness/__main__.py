@@ -82,7 +82,7 @@ PROGRESS_BYTES = 4096
 BATCH_ITEMS = 256
 BATCH_BYTES = 512 * 1024
 _DUMPS = json.dumps
-_BLAKE2B = hashlib.blake2b
+_SHA256 = hashlib.sha256
 _MONOTONIC_NS = time.monotonic_ns
 Sender = Callable[[Message], None]
 
@@ -127,7 +127,7 @@ class ValueOffer:
             {
                 "ev": "digest",
                 "index": index,
-                "digest": _BLAKE2B(text.encode(), digest_size=32).hexdigest(),
+                "digest": _SHA256(text.encode()).hexdigest(),
                 "length": len(text),
                 "wall_ns": wall or 0,
                 "cpu_ns": cpu or 0,
