@@ -412,6 +412,34 @@ async def cross_check(tasks: list[Any], truth: dict[str, Any], isolation: str) -
     return counts
 
 
+def machine_cpu_s() -> tuple[float, float] | None:
+    """(busy, idle) CPU seconds of the whole machine so far (Linux's ``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / hz, idle / hz
+
+
+class GcClock:
+    """Time this process spends in the garbage collector while it is installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info["generation"]] += 1
+
+
 async def orps_evaluate(
     solutions: list[Solution],
     tests: dict[str, tuple[Any, list[Any]]],
@@ -434,6 +462,9 @@ async def orps_evaluate(
         )
         for s in solutions
     ]
+    gc_clock = GcClock()
+    gc.callbacks.append(gc_clock)
+    machine = machine_cpu_s()
     start, engine_cpu = time.perf_counter(), time.process_time()
     async with Sandbox(limits, workers=workers, isolation=isolation) as sandbox:  # type: ignore[arg-type]
         description = sandbox.isolation.description
@@ -441,6 +472,11 @@ async def orps_evaluate(
         # runs, and a solution stops at its first failing test, as evalplus's fast check does.
         reports = await sandbox.run_many(jobs, measure=timing, fail_fast=not timing)
     wall, engine_cpu = time.perf_counter() - start, time.process_time() - engine_cpu
+    gc.callbacks.remove(gc_clock)
+    after = machine_cpu_s()
+    busy_idle = (
+        (after[0] - machine[0], after[1] - machine[1]) if machine and after else (None, None)
+    )
     verdicts, notes, seconds = {}, {}, {}
     executed = 0
     for solution, (_, suite), report in zip(solutions, jobs, reports, strict=True):
@@ -465,7 +501,14 @@ async def orps_evaluate(
         else:
             notes[solution.key] = f"{len(suite)}/{len(suite)} passed"
     side = "orps" if timing else "orps-verdict"
-    extra = {"isolation": description, "engine_cpu_s": engine_cpu}
+    extra = {
+        "isolation": description,
+        "engine_cpu_s": engine_cpu,
+        "engine_gc_s": gc_clock.seconds,
+        "engine_gc_collections": gc_clock.collections,
+        "machine_busy_s": busy_idle[0],
+        "machine_idle_s": busy_idle[1],
+    }
     return SideRun(side, wall, verdicts, notes, seconds, executed, extra)
 
 
@@ -845,8 +888,20 @@ def main() -> int:
     for side in (s for s in runs if s != "evalplus"):
         print(
             f"{side}: CPU of this process, the engine (judging, records, scheduling), per round: "
-            + ", ".join(f"{r.extra['engine_cpu_s']:.1f} s" for r in runs[side])
+            + ", ".join(
+                f"{r.extra['engine_cpu_s']:.1f} s ({r.extra['engine_gc_s']:.1f} s in the "
+                f"garbage collector)"
+                for r in runs[side]
+            )
         )
+        if all(r.extra["machine_busy_s"] is not None for r in runs[side]):
+            print(
+                f"{side}: the whole machine's CPU per round, busy / idle: "
+                + ", ".join(
+                    f"{r.extra['machine_busy_s']:.1f} / {r.extra['machine_idle_s']:.1f} s"
+                    for r in runs[side]
+                )
+            )
     print_throughput(runs, len(solutions), n_tests)
     if args.bound:
         print_bound(runs, compute_bound(solutions, tests, time_limit), args.workers)

@@ -382,6 +382,10 @@ class TestReader:
         offered by its digest."""
 
     def split_of(self, test: TestSpec) -> _SplitAssert | None:
+        if test.data is not None and test.sides is not None:
+            # Nothing to parse: cheaper to read again than to keep (a cache of every test of a
+            # large run costs the collector more, and evicting from it more still).
+            return _given(test)
         splits = self._splits
         known = splits.get(id(test))
         if known is not None and known[0] is test:

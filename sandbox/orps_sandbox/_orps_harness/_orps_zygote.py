@@ -4,15 +4,15 @@ Starting bubblewrap and an interpreter costs a worker about 75 ms of CPU; a fork
 which has already imported the harness (and pytest, when the pool wants it), costs about one. The
 zygote itself never loads candidate code or tests: on ``fork`` it receives, with the command,
 four descriptors from the parent (the child's own channel socket, pipes for its stdout and
-stderr, and a page the child writes its progress to), forks, and reports the child's pid; the child closes the zygote's channel and serves one
-candidate as ``HarnessLoop`` on its own channel, whose key the parent sends it directly. When the
-child has exited (the parent kills it, or it finishes), the zygote removes everything the
-candidate may have left: it is the init of its own pid namespace (bubblewrap's ``--as-pid-1``),
-so no signal from a child reaches it (the kernel drops signals to an init that keeps their
-default action) and orphans become its children; it signals every other process (``kill(-1)``)
-and reaps them until none is left, then empties ``/tmp``, ``/dev/shm`` and the scratch folder
-and removes System V IPC objects, and reports ``exited`` with the child's wait status and
-whether the sandbox is clean. The parent gives a
+stderr, and a page the child writes its progress to), forks, and reports the child's pid; the
+child closes the zygote's channel and serves one candidate as ``HarnessLoop`` on its own channel,
+whose key the parent sends it directly. When the child has exited (the parent kills it, or it
+finishes), the zygote removes everything the candidate may have left: it is the init of its own
+pid namespace (bubblewrap's ``--as-pid-1``), so no signal from a child reaches it (the kernel
+drops signals to an init that keeps their default action) and orphans become its children; it
+signals every other process (``kill(-1)``) and reaps them until none is left, then empties
+``/tmp``, ``/dev/shm`` and the scratch folder and removes System V IPC objects, and reports
+``exited`` with the child's wait status and whether the sandbox is clean. The parent gives a
 zygote its next candidate only after a clean report; without a pid namespace (no bubblewrap) it
 never reuses one. The zygote makes itself non-dumpable, so no child can read or write its memory
 through ``/proc``. Part of the harness that runs inside the sandbox: standard library only.
