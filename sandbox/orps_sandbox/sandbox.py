@@ -555,10 +555,7 @@ class Sandbox:
                     passed, detail = self._reader.judge_match(test)
                     status = TestStatus.PASSED if passed else TestStatus.FAILED
                     self._store(job, index, status, detail, record, record.rss)
-                    group.append((index, record.wall_ns, record.cpu_ns))
-                    if job.fail_fast and not passed:
-                        self._stop_here(job, pending, index)
-                        await self._retire(job)
+                    if await self._took(job, pending, group, index, passed, record):
                         return None
                     if not pending or not worker.buffered():
                         self._judge_group(job, group, clock)
@@ -589,10 +586,7 @@ class Sandbox:
                     chunks = []
                     index = pending.popleft()
                     passed = self._verdict(job, index, item, verdict, record.rss)
-                    group.append((index, item.wall_ns or 0, item.cpu_ns or 0))
-                    if job.fail_fast and not passed:
-                        self._stop_here(job, pending, index)
-                        await self._retire(job)
+                    if await self._took(job, pending, group, index, passed, item):
                         return None
                 if not pending or not worker.buffered():
                     self._judge_group(job, group, clock)
@@ -634,6 +628,24 @@ class Sandbox:
             self._stop_here(job, pending, victim)
             return None
         return list(pending)
+
+    async def _took(
+        self,
+        job: _Job,
+        pending: collections.deque[int],
+        group: list[tuple[int, int, int]],
+        index: int,
+        passed: bool,
+        record: Result | ResultItem | Digest,
+    ) -> bool:
+        """A streamed test has its verdict: it joins the group its clocks are held to; True
+        when fail-fast ends the candidate here."""
+        group.append((index, record.wall_ns or 0, record.cpu_ns or 0))
+        if job.fail_fast and not passed:
+            self._stop_here(job, pending, index)
+            await self._retire(job)
+            return True
+        return False
 
     def _judge_group(
         self, job: _Job, group: list[tuple[int, int, int]], clock: StreamClock

@@ -303,6 +303,34 @@ def _read_assert(source: str) -> _SplitAssert | None:
     return split
 
 
+def _call_equals_literal(
+    left: str,
+    right: str,
+    atol: float | None,
+    *,
+    value: Any = None,
+    right_text_data: str | None = None,
+) -> _SplitAssert:
+    """The split of ``assert <left> == <literal right>`` a builder gave: the parent judges it,
+    with the literal as a value or (``right_text_data``) as the text of its plain data."""
+    return _SplitAssert(
+        equal_op=True,
+        left_literal=False,
+        left=None,
+        right_literal=True,
+        right=value,
+        right_text_data=right_text_data,
+        shows_left=True,
+        shown_text=left,
+        shown_is_call=True,
+        left_is_call=True,
+        has_message=False,
+        left_text=left,
+        right_text=right,
+        atol=atol,
+    )
+
+
 def _given(test: TestSpec) -> _SplitAssert | None:
     """A split its builder gave (``TestSpec.sides``, a call and a literal): the literal expected
     side is read, or, with ``TestSpec.data``, nothing is parsed at all."""
@@ -310,25 +338,10 @@ def _given(test: TestSpec) -> _SplitAssert | None:
     left, right = test.sides
     if "\n" in left:
         return None
-    call: tuple[str, bytes] | None = None
     if test.data is not None:  # the right side's text is for failures only: never compiled
         arguments, encoded = test.data
         callee = left.split("(", 1)[0]
-        split = _SplitAssert(
-            equal_op=True,
-            left_literal=False,
-            left=None,
-            right_literal=True,
-            right_text_data=encoded,
-            shows_left=True,
-            shown_text=left,
-            shown_is_call=True,
-            left_is_call=True,
-            has_message=False,
-            left_text=left,
-            right_text=right,
-            atol=test.atol,
-        )
+        split = _call_equals_literal(left, right, test.atol, right_text_data=encoded)
         split.call = (callee, arguments) if _CALLEE.fullmatch(callee) else None
         split.encoded = encoded  # holds no NaN (``expected_text``)
         split.exact = True
@@ -342,23 +355,8 @@ def _given(test: TestSpec) -> _SplitAssert | None:
         node = ast.parse(left, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    call = _literal_call(node)
-    split = _SplitAssert(
-        equal_op=True,
-        left_literal=False,
-        left=None,
-        right_literal=True,
-        right=value,
-        shows_left=True,
-        shown_text=left,
-        shown_is_call=True,
-        left_is_call=True,
-        has_message=False,
-        left_text=left,
-        right_text=right,
-        atol=test.atol,
-    )
-    split.call = call
+    split = _call_equals_literal(left, right, test.atol, value=value)
+    split.call = _literal_call(node)
     split.encoded = _encoded(value)
     return split
 
