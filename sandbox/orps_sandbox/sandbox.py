@@ -395,12 +395,12 @@ class Sandbox:
         job.wall_s = time.monotonic() - job.started
         for index in range(len(job.tests)):
             if index not in job.results:
-                job.results[index] = self._result(job, index, TestStatus.ERROR, job.import_detail)
+                job.results[index] = (TestStatus.ERROR, job.import_detail)
 
     def _expire(self, job: _Job, indices: Sequence[int]) -> None:
         text = f"candidate exceeded its total timeout of {self.limits.total_timeout_s:g} s"
         for index in indices:
-            job.results.setdefault(index, self._result(job, index, TestStatus.TIMEOUT, text))
+            job.results.setdefault(index, (TestStatus.TIMEOUT, text))
         job.events.append((ExecutionStatus.TIMEOUT, text))
 
     async def _fresh_worker(self, job: _Job) -> WorkerProcess | None:
@@ -448,9 +448,7 @@ class Sandbox:
             job.import_detail = detail
             if not job.loaded_once:
                 for index in range(len(job.tests)):
-                    job.results.setdefault(
-                        index, self._result(job, index, TestStatus.TIMEOUT, detail)
-                    )
+                    job.results.setdefault(index, (TestStatus.TIMEOUT, detail))
             return False
         except WorkerGone:
             description, number = await worker.exit_description()
@@ -510,7 +508,7 @@ class Sandbox:
         job.stopped = True
         text = f"not run: test {job.tests[index].id} did not pass (fail-fast)"
         for later in indices:
-            job.results.setdefault(later, self._result(job, later, TestStatus.NOT_RUN, text))
+            job.results.setdefault(later, (TestStatus.NOT_RUN, text))
 
     async def _check_stream(
         self, job: _Job, worker: WorkerProcess, indices: list[int]
@@ -608,7 +606,7 @@ class Sandbox:
             victim = hung if hung is not None and hung in pending else pending[0]
             pending.remove(victim)
             text = f"exceeded the {self.limits.test_timeout_s:g} s test timeout"
-            job.results[victim] = self._result(job, victim, TestStatus.TIMEOUT, text)
+            job.results[victim] = (TestStatus.TIMEOUT, text)
             job.events.append((ExecutionStatus.TIMEOUT, f"test {job.tests[victim].id} {text}"))
         except WorkerGone:
             description, number = await worker.exit_description()
@@ -619,7 +617,7 @@ class Sandbox:
             victim = hung if hung is not None and hung in pending else pending[0]
             pending.remove(victim)
             text = f"process {description} during the test"
-            job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
+            job.results[victim] = (TestStatus.ERROR, text)
             job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
         except ProtocolViolation as exc:
             await self._violate(job, str(exc))
@@ -776,7 +774,7 @@ class Sandbox:
                 self._expire(job, pending)
                 return []
             text = f"exceeded the {self.limits.test_timeout_s:g} s test timeout"
-            job.results[victim] = self._result(job, victim, TestStatus.TIMEOUT, text)
+            job.results[victim] = (TestStatus.TIMEOUT, text)
             job.events.append((ExecutionStatus.TIMEOUT, f"test {job.tests[victim].id} {text}"))
             return [i for i in pending if i != victim]
         except WorkerGone:
@@ -789,7 +787,7 @@ class Sandbox:
                 return []
             victim = current if current is not None else pending[0]
             text = f"process {description} during the test"
-            job.results[victim] = self._result(job, victim, TestStatus.ERROR, text)
+            job.results[victim] = (TestStatus.ERROR, text)
             job.events.append((self._death_status(number), f"test {job.tests[victim].id}: {text}"))
             return [i for i in pending if i != victim]
         except ProtocolViolation as exc:
@@ -848,7 +846,7 @@ class Sandbox:
         test = job.tests[index]
         if record.memory:
             job.events.append((ExecutionStatus.MEMORY_LIMIT, f"test {test.id}: {detail}"))
-        job.results[index] = self._result(job, index, status, detail)
+        job.results[index] = (status, detail)
         if status is not TestStatus.PASSED:
             return False
         if record.wall_ns is None or record.cpu_ns is None:
@@ -1170,10 +1168,6 @@ class Sandbox:
         return ExecutionStatus.CRASHED
 
     @staticmethod
-    def _result(job: _Job, index: int, status: TestStatus, detail: str) -> tuple[TestStatus, str]:
-        return status, detail
-
-    @staticmethod
     def _figures(job: _Job, index: int) -> dict[str, Any]:
         """A passing test's timing fields: the child's median, checked against the parent.
 
@@ -1218,7 +1212,7 @@ class Sandbox:
             if job.violated:
                 verdict, text = TestStatus.ERROR, "not believed: the worker broke the protocol"
             figures: dict[str, Any] = {}
-            if verdict is TestStatus.PASSED and index in job.first and not job.violated:
+            if verdict is TestStatus.PASSED and index in job.first:
                 figures = self._figures(job, index)
             tests.append(TestResult(id=test.id, status=verdict, detail=text, **figures))
         status = ExecutionStatus.COMPLETED

@@ -24,7 +24,8 @@ import hashlib
 import json
 import marshal
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from orps_sandbox._orps_harness._orps_compare import safe_repr, values_close, values_equal
 from orps_sandbox._orps_harness._orps_values import MAX_VALUE_BYTES, Unencodable, encode_checked
@@ -36,8 +37,7 @@ MAX_INT_HEX = 4 * 1024 * 1024
 CACHED_TESTS = 1 << 17
 """Tests whose reading a ``TestReader`` keeps (a batch's candidates share their suite; a
 benchmark's suites hold up to a thousand tests each)."""
-_NAN = '{"float": "nan"}'
-"""How a NaN reads in plain data's text: it equals nothing, so equal texts do not prove it."""
+_T = TypeVar("_T")
 _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SEQUENCES: dict[str, Any] = {
     "tuple": tuple,
@@ -128,7 +128,6 @@ class _SplitAssert:
         "call",
         "encoded",
         "equal_op",
-        "exact",
         "has_message",
         "left",
         "left_is_call",
@@ -181,9 +180,8 @@ class _SplitAssert:
         ``marshal`` data, so the harness builds them without compiling them."""
         self.encoded: str | None = None
         """The JSON text the harness sends for a value equal to the right side's literal
-        (None when none is known: it does not encode, or holds a NaN)."""
-        self.exact = False
-        """Whether ``encoded`` is known to hold no NaN (built by ``expected_text``)."""
+        (None when none is known: it does not encode, or holds a NaN, which equals nothing, so
+        equal texts would not prove it; ``_encoded`` and ``expected_text`` leave those out)."""
 
     @property
     def right(self) -> Any:
@@ -237,12 +235,8 @@ def expected_text(value: Any) -> str | None:
     """A value's plain data as the harness sends a value (``TestSpec.data``), or None when it
     is not plain data, too large to judge, or holds a NaN (which equals nothing: no text of a
     value can match it)."""
-    try:
-        data, _, nan = encode_checked(value)
-        text = json.dumps(data)
-    except (Unencodable, ValueError, RecursionError):
-        return None
-    return text if len(text) <= MAX_VALUE_BYTES and not nan else None
+    text = _encoded(value)
+    return text if text is not None and len(text) <= MAX_VALUE_BYTES else None
 
 
 def _encoded(value: Any) -> str | None:
@@ -250,7 +244,7 @@ def _encoded(value: Any) -> str | None:
     does not encode or holds a NaN (equal texts must mean equal values, and NaN equals
     nothing)."""
     try:
-        data, _, nan = encode_checked(value)
+        data, nan = encode_checked(value)
         return None if nan else json.dumps(data)
     except (Unencodable, ValueError, RecursionError):
         return None
@@ -344,7 +338,6 @@ def _given(test: TestSpec) -> _SplitAssert | None:
         split = _call_equals_literal(left, right, test.atol, right_text_data=encoded)
         split.call = (callee, arguments) if _CALLEE.fullmatch(callee) else None
         split.encoded = encoded  # holds no NaN (``expected_text``)
-        split.exact = True
         return split
     if "\n" in right:
         return None
@@ -361,6 +354,31 @@ def _given(test: TestSpec) -> _SplitAssert | None:
     return split
 
 
+def _read_split(test: TestSpec) -> _SplitAssert | None:
+    split = _given(test) if test.sides is not None else None
+    return split if split is not None else _read_assert(test.source)
+
+
+class _PerTest(Generic[_T]):
+    """Values computed from tests, kept by ``id`` of the test, which the entry keeps alive (so
+    the id cannot be reused while the entry lasts): hashing a test's fields for every result
+    would cost more than reading it. At most ``capacity``, the oldest read first out."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: collections.OrderedDict[int, tuple[TestSpec, _T]] = collections.OrderedDict()
+
+    def get(self, test: TestSpec, compute: Callable[[TestSpec], _T]) -> _T:
+        known = self._entries.get(id(test))
+        if known is not None and known[0] is test:
+            return known[1]
+        value = compute(test)
+        self._entries[id(test)] = (test, value)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return value
+
+
 class TestReader:
     """What the parent reads from tests, kept per test (at most ``capacity``, the oldest read
     first out) for the life of one sandbox: its candidates share their tests, so each test
@@ -370,31 +388,18 @@ class TestReader:
 
     def __init__(self, capacity: int = CACHED_TESTS) -> None:
         self.capacity = capacity
-        self._splits: dict[int, tuple[TestSpec, _SplitAssert | None]] = {}
-        """By ``id`` of the test, which the entry keeps alive (so the id cannot be reused while
-        the entry lasts): hashing a test's fields for every result would cost more than
-        reading it."""
+        self._splits: _PerTest[_SplitAssert | None] = _PerTest(capacity)
         self._wants: collections.OrderedDict[str, tuple[bool, Any]] = collections.OrderedDict()
-        self._digests: dict[int, tuple[TestSpec, tuple[str, int] | None]] = {}
+        self._digests: _PerTest[tuple[str, int] | None] = _PerTest(capacity)
         """The digest and length of the expected side's text, for tests whose value was
         offered by its digest."""
 
     def split_of(self, test: TestSpec) -> _SplitAssert | None:
         if test.data is not None and test.sides is not None:
             # Nothing to parse: cheaper to read again than to keep (a cache of every test of a
-            # large run costs the collector more, and evicting from it more still).
+            # large run costs the collector more).
             return _given(test)
-        splits = self._splits
-        known = splits.get(id(test))
-        if known is not None and known[0] is test:
-            return known[1]
-        split = _given(test) if test.sides is not None else None
-        if split is None:
-            split = _read_assert(test.source)
-        splits[id(test)] = (test, split)
-        if len(splits) > self.capacity:
-            del splits[next(iter(splits))]  # the oldest read first out
-        return split
+        return self._splits.get(test, _read_split)
 
     def _want(self, text: str) -> tuple[bool, Any]:
         wants = self._wants
@@ -454,8 +459,7 @@ class TestReader:
             raise ProtocolViolation("a judgement's operator does not match the test")
         encoded = split.encoded
         if split.equal_op and encoded is not None and judgement.actual == encoded:
-            if split.exact or _NAN not in encoded:
-                return True, ""  # the very text of the expected literal: equal (and close)
+            return True, ""  # the very text of the expected literal: equal (and close)
         left = split.left if split.left_literal else decode(_parse(judgement.actual))
         right = split.right if split.right_literal else decode(_parse(judgement.expected))
         if split.atol is not None:
@@ -474,21 +478,13 @@ class TestReader:
     def digest_of(self, test: TestSpec) -> tuple[str, int] | None:
         """The SHA-256 digest and length of the text a value equal to the test's literal is
         sent as (what the harness offers for a large value), or None when there is none."""
-        digests = self._digests
-        known = digests.get(id(test))
-        if known is not None and known[0] is test:
-            return known[1]
+        return self._digests.get(test, self._digest)
+
+    def _digest(self, test: TestSpec) -> tuple[str, int] | None:
         split = self.split_of(test) if test.kind is TestKind.ASSERT else None
-        mine: tuple[str, int] | None = None
-        if split is not None and split.parent_judges and split.encoded is not None:
-            encoded = split.encoded
-            if split.exact or _NAN not in encoded:
-                raw = encoded.encode()
-                mine = hashlib.sha256(raw).hexdigest(), len(encoded)
-        digests[id(test)] = (test, mine)
-        if len(digests) > self.capacity:
-            del digests[next(iter(digests))]
-        return mine
+        if split is None or not split.parent_judges or split.encoded is None:
+            return None
+        return hashlib.sha256(split.encoded.encode()).hexdigest(), len(split.encoded)
 
     def judge_match(self, test: TestSpec) -> tuple[bool, str]:
         """The verdict for a value the parent matched by its digest: equal to the literal."""

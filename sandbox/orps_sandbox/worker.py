@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 
+from orps_sandbox._orps_harness._orps_channel import PROGRESS_BYTES
 from orps_sandbox.filesystem import site_paths
 from orps_sandbox.isolation import Confinement, PidsCgroup, _pids_cgroup
 from orps_sandbox.measurement import MAX_RUNS, MEMORY_RUN_SHARE, MIN_RUNS, TARGET_NS
@@ -57,8 +58,6 @@ CLOCK_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT_S = 30.0
 EXIT_REPORT_S = 3.0
 """How long a zygote may take to report a killed child gone and its sandbox clean."""
-PROGRESS_BYTES = 4096
-"""The page a child notes the test it is starting on (``HarnessLoop``'s ``Progress``)."""
 ZYGOTE_PROCESSES = 3
 """Processes of a worker that are not the candidate's: bubblewrap's two and the zygote."""
 
@@ -205,7 +204,6 @@ class Zygote:
         self.reusable = confinement.info.kind == "bubblewrap"
         """Only a pid namespace lets the zygote find what a candidate left; else one child."""
         self.child: WorkerProcess | None = None
-        self.served = 0
 
     @property
     def key(self) -> tuple[tuple[str, ...], bool]:
@@ -331,7 +329,6 @@ class Zygote:
                 os.close(fd)
             child_sock.close()
         self.child = worker
-        self.served += 1
         kids = _children(self.host_pid) if self.host_pid is not None else []
         if len(kids) == 1:
             worker.attach(kids[0])

@@ -21,8 +21,9 @@ talk to it as they would to a hosted model. Replies come from a script:
 Every request body is logged and served at ``GET /_requests``; ``POST /_script`` replaces the
 script. A streamed reply is sent a word a chunk (with a usage chunk last when the request asks
 for ``stream_options.include_usage``); ``streams`` records, per streamed request, how many
-content chunks were written and whether the client hung up before the end. Run it standalone with ``python -m tests.support.scripted_server SCRIPT.json --port P``
-(it prints ``READY <port>`` once listening).
+content chunks were written and whether the client hung up before the end. Run it standalone
+with ``python -m tests.support.scripted_server SCRIPT.json --port P`` (it prints
+``READY <port>`` once listening).
 """
 
 from __future__ import annotations

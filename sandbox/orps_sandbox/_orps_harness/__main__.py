@@ -51,7 +51,12 @@ from typing import TYPE_CHECKING, Any
 
 # mypy sees these modules as orps_sandbox._orps_harness.*; at run time they import flat.
 if TYPE_CHECKING:
-    from orps_sandbox._orps_harness._orps_channel import CHANNEL_FD, Channel, Message
+    from orps_sandbox._orps_harness._orps_channel import (
+        CHANNEL_FD,
+        PROGRESS_BYTES,
+        Channel,
+        Message,
+    )
     from orps_sandbox._orps_harness._orps_guard import install_guard
     from orps_sandbox._orps_harness._orps_judge import Outcome, Runner, format_exception
     from orps_sandbox._orps_harness._orps_loader import CandidateFinder, CandidateLoader
@@ -66,7 +71,7 @@ else:
     # No bytecode cache for the harness's modules or the candidate's (as for the former
     # single-file harness); the interpreter has already cached this file, if it could.
     sys.dont_write_bytecode = True
-    from _orps_channel import CHANNEL_FD, Channel, Message
+    from _orps_channel import CHANNEL_FD, PROGRESS_BYTES, Channel, Message
     from _orps_guard import install_guard
     from _orps_judge import Outcome, Runner, format_exception
     from _orps_loader import CandidateFinder, CandidateLoader
@@ -78,7 +83,6 @@ FLUSH_NS = 4_000_000
 """Verdicts only: results wait at most this long (or for ``BATCH_ITEMS``) before they are sent;
 a test slower than this is sent on its own, so a test's deadline still runs from the record
 before it."""
-PROGRESS_BYTES = 4096
 BATCH_ITEMS = 256
 BATCH_BYTES = 512 * 1024
 _DUMPS = json.dumps
@@ -93,12 +97,16 @@ def rusage_peak() -> int:
     return max(own, children) * 1024
 
 
-def send_value(send: Sender, judge: Message | None) -> tuple[Message | None, int]:
-    """A judgement for a record: as it is, or, when its JSON is too large for one record, sent
-    ahead in ``chunk`` records (the record then carries ``None`` and the number of chunks)."""
+def send_value(
+    send: Sender, judge: Message | None, text: str | None = None
+) -> tuple[Message | None, int]:
+    """A judgement for a record: as it is, or, when its JSON (``text``, if already made) is too
+    large for one record, sent ahead in ``chunk`` records (the record then carries ``None`` and
+    the number of chunks)."""
     if judge is None:
         return None, 0
-    text = _DUMPS(judge)
+    if text is None:
+        text = _DUMPS(judge)
     if len(text) <= INLINE_BYTES:
         return judge, 0
     parts = range(0, len(text), CHUNK_BYTES)
@@ -154,14 +162,16 @@ class ResultBatch:
         judge: Message | None = outcome.judge
         chunks = 0
         if judge is not None:
+            text = None
             size = outcome.judge_size
             if size < 0:
-                size = len(_DUMPS(judge))
+                text = _DUMPS(judge)
+                size = len(text)
             if size > INLINE_BYTES:
                 self.flush()
                 if self.offer.matched(index, outcome, wall, cpu):
                     return
-                judge, chunks = send_value(self.send, judge)
+                judge, chunks = send_value(self.send, judge, text)
             self.size += size if chunks == 0 else 0
         self.size += len(outcome.detail) + 64
         self.items.append(

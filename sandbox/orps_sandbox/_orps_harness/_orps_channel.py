@@ -27,6 +27,8 @@ import struct
 from typing import Any
 
 CHANNEL_FD = 3
+PROGRESS_BYTES = 4096
+"""The page a candidate's process notes the test it is starting on, shared with the parent."""
 TAG_BYTES = 16
 
 Message = dict[str, Any]

@@ -79,11 +79,10 @@ _INT_BOUND = 1 << 13_000
 it travels as ``{"int": hex}`` instead."""
 
 
-def _flat(value: Any, base: type, budget: _Budget) -> Any:
-    """A sequence or set whose items are all of types JSON carries as they are (``str``,
+def _flat(items: list[Any], base: type, budget: _Budget) -> Any:
+    """The items of a sequence or set when all are of types JSON carries as they are (``str``,
     ``bool``, ``None``, an ``int`` of bounded size, a finite ``float``: the common output of a
     benchmark), encoded without a walk; else None."""
-    items = list(_ITERATORS[base](value))
     kinds = set(map(type, items))
     if not items or not kinds <= _JSON_SCALARS:
         return None
@@ -112,24 +111,17 @@ def _flat(value: Any, base: type, budget: _Budget) -> Any:
 
 def encode(value: object) -> Any:
     """The value as tagged plain data; raises ``Unencodable``."""
-    return encode_sized(value)[0]
+    return encode_checked(value)[0]
 
 
-def encode_sized(value: object) -> tuple[Any, int]:
-    """``encode``, with a bound on the length of the data's JSON (tags and separators
-    included), so a record can be sized without encoding it twice."""
-    data, size, _ = encode_checked(value)
-    return data, size
-
-
-def encode_checked(value: object) -> tuple[Any, int, bool]:
-    """``encode_sized``, and whether the value holds a NaN."""
+def encode_checked(value: object) -> tuple[Any, bool]:
+    """``encode``, and whether the value holds a NaN."""
     budget = _Budget()
     try:
         data = _encode(value, budget, 0)
     except (RecursionError, ValueError, TypeError, MemoryError) as exc:
         raise Unencodable(type(exc).__name__) from exc
-    return data, 2 * budget.chars + 24 * budget.nodes, budget.nan
+    return data, budget.nan
 
 
 def _encode(value: object, budget: _Budget, depth: int) -> Any:
@@ -172,10 +164,6 @@ def _encode(value: object, budget: _Budget, depth: int) -> Any:
         budget.spend(2 * len(raw))
         return {base.__name__: raw.hex()}
     budget.spend(2)
-    if base is not dict:
-        flat = _flat(value, base, budget)
-        if flat is not None:
-            return flat
     if base is dict:
         mapping: Any = value
         pairs = [
@@ -183,5 +171,9 @@ def _encode(value: object, budget: _Budget, depth: int) -> Any:
             for k, v in dict.items(mapping)
         ]
         return {"dict": pairs}
-    items = [_encode(item, budget, depth + 1) for item in list(_ITERATORS[base](value))]
+    members = list(_ITERATORS[base](value))
+    flat = _flat(members, base, budget)
+    if flat is not None:
+        return flat
+    items = [_encode(item, budget, depth + 1) for item in members]
     return items if base is list else {base.__name__: items}

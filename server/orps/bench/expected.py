@@ -171,20 +171,14 @@ def _keep(
     values: list[object],
     prefix: str,
 ) -> tuple[list[TestSpec], int]:
-    data: Sequence[bytes | None] = (
-        arguments if len(arguments) == len(inputs) else [None] * len(inputs)
-    )
-    kept = [
-        (a, d, v)
-        for a, d, v in zip(inputs, data, values, strict=True)
-        if not isinstance(v, _Missing)
-    ]
-    given = [d for _, d, _ in kept]
+    if len(values) != len(inputs):
+        raise ValueError("one value per input expected")
+    kept = [i for i, value in enumerate(values) if not isinstance(value, _Missing)]
     tests = output_tests(
         task,
-        tuple(a for a, _, _ in kept),
-        [v for _, _, v in kept],
+        tuple(inputs[i] for i in kept),
+        [values[i] for i in kept],
         prefix,
-        [d for d in given if d is not None] if all(d is not None for d in given) else None,
+        [arguments[i] for i in kept] if len(arguments) == len(inputs) else None,
     )
     return tests, len(inputs) - len(kept)

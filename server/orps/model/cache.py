@@ -1,11 +1,11 @@
 """The on-disk LLM response cache: identical requests to the same model replay their replies.
 
 A request is keyed by a SHA-256 over a canonical JSON of the model's identity, every sampling
-setting (temperature, max_tokens, seed, n, the stop rule) and the full message list, so a different model, a
-different seed or one changed character in a prompt is a miss. Entries live in one SQLite file
-(WAL journal, so several processes can share it); a connection is guarded by a lock, so one
-``ResponseCache`` is safe to use from several threads. The cache is an optimisation: a file that
-turns out to be corrupt is moved aside and recreated with a warning, never a crash.
+setting (temperature, max_tokens, seed, n, the stop rule) and the full message list, so a
+different model, a different seed or one changed character in a prompt is a miss. Entries live in
+one SQLite file (WAL journal, so several processes can share it); a connection is guarded by a
+lock, so one ``ResponseCache`` is safe to use from several threads. The cache is an optimisation:
+a file that turns out to be corrupt is moved aside and recreated with a warning, never a crash.
 """
 
 from __future__ import annotations
