@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import marshal
+import os
 import statistics
 import subprocess
 import sys
 import time
 
-from orps_sandbox import IsolationUnavailable, Limits, ModuleSpec, Sandbox, TestSpec
+from orps_sandbox import (
+    IsolationUnavailable,
+    Limits,
+    ModuleSpec,
+    Sandbox,
+    TestKind,
+    TestSpec,
+    expected_text,
+)
 
 
 def candidate(k: int = 0) -> ModuleSpec:
@@ -32,6 +42,65 @@ def tiny_tests(n: int) -> list[TestSpec]:
     return [
         TestSpec(id=f"t{i}", kind="assert", source=f"assert f({i}) == {i + 1}") for i in range(n)
     ]
+
+
+def value_tests(n: int) -> list[TestSpec]:
+    """Tests as ``orps bench`` builds them: the call's arguments and the expected value as data."""
+    tests = []
+    for i in range(n):
+        args, value = ([i, i + 1],), [i + 1, i + 2]
+        text = expected_text(value)
+        assert text is not None
+        call = f"f(*{list(args)!r})"
+        tests.append(
+            TestSpec(
+                id=f"v{i}",
+                kind=TestKind.ASSERT,
+                source=f"assert {call} == {value!r}",
+                sides=(call, repr(value)),
+                data=(marshal.dumps(args), text),
+            )
+        )
+    return tests
+
+
+def machine_busy_s() -> float:
+    """Busy CPU seconds of the whole machine so far (Linux's ``/proc/stat``; 0 elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) -> None:
+    """Verdicts only on tests built from values, in a sandbox of its own, from its start to its
+    close: the engine's CPU, and the rest of the machine's busy CPU (the sandboxed processes,
+    and whatever else runs meanwhile: read it on an otherwise idle machine)."""
+    tests = value_tests(size)
+    source = "def f(xs):\n    return [x + 1 for x in xs]\n"
+    jobs = [
+        (
+            ModuleSpec(name="cand", source=f"{source}# {k}\n", filename="/bench/c.py", entry="f"),
+            tests,
+        )
+        for k in range(candidates)
+    ]
+    busy, engine = machine_busy_s(), time.process_time()
+    async with Sandbox(Limits(), isolation=isolation) as sandbox:  # type: ignore[arg-type]
+        start = time.perf_counter()
+        reports = await sandbox.run_many(jobs, measure=False, fail_fast=True)
+        elapsed = time.perf_counter() - start
+    engine = time.process_time() - engine
+    others = machine_busy_s() - busy - engine
+    count = candidates * size
+    passed = sum(r.passed for r in reports)
+    print(
+        f"verdicts only, {candidates} candidates x {size} tests built from values: "
+        f"{elapsed:.2f} s, {count / elapsed:,.0f} tests/s ({passed} passed); CPU per test: "
+        f"engine {engine / count * 1e6:.1f} us, the rest of the machine {others / count * 1e6:.1f} us"
+    )
 
 
 def bare_interpreter_s(samples: int) -> float:
@@ -127,7 +196,9 @@ async def main(isolation: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "none"])
+    isolation = parser.parse_args().isolation
     try:
-        asyncio.run(main(parser.parse_args().isolation))
+        asyncio.run(main(isolation))
+        asyncio.run(per_test_cpu(isolation))
     except IsolationUnavailable as exc:
         sys.exit(f"bench_sandbox: {exc}")

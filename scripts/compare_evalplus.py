@@ -618,7 +618,31 @@ def compute_bound(
     return seconds
 
 
-def print_bound(runs: dict[str, list[SideRun]], bound: dict[str, float], workers: int) -> None:
+def _bound_total(job: tuple[list[Solution], dict[str, tuple[Any, list[Any]]], float]) -> float:
+    return sum(compute_bound(*job).values())
+
+
+def concurrent_bound(
+    solutions: list[Solution],
+    tests: dict[str, tuple[Any, list[Any]]],
+    limit_s: float,
+    workers: int,
+) -> list[float]:
+    """``compute_bound``'s total in ``workers`` forked processes at once, each computing every
+    solution: what the same computing takes when the cores are all busy, as they are while two
+    workers evaluate (the processes share caches and memory bandwidth)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_bound_total, [(solutions, tests, limit_s)] * workers)
+
+
+def print_bound(
+    runs: dict[str, list[SideRun]],
+    bound: dict[str, float],
+    workers: int,
+    concurrent: list[float],
+) -> None:
     total = sum(bound.values())
     floor = max(total / workers, max(bound.values(), default=0.0))
     print("\n## What the solutions themselves take\n")
@@ -632,6 +656,15 @@ def print_bound(runs: dict[str, list[SideRun]], bound: dict[str, float], workers
     for side, side_runs in runs.items():
         wall = statistics.median(r.wall_s for r in side_runs)
         print(f"| {side} | {wall:.1f} | {wall - floor:.1f} |")
+    if concurrent:
+        busy = statistics.mean(concurrent)
+        print(
+            f"\nThe same computing in {workers} processes at once, each doing all of it (as the "
+            f"cores are while {workers} workers evaluate): "
+            + ", ".join(f"{t:.1f} s" for t in concurrent)
+            + f", {busy / total:.2f}× the time alone; with the cores all busy the floor is "
+            f"{max(busy / workers, max(bound.values(), default=0.0)):.1f} s."
+        )
 
 
 def print_throughput(runs: dict[str, list[SideRun]], n_solutions: int, n_tests: int) -> None:
@@ -904,7 +937,9 @@ def main() -> int:
             )
     print_throughput(runs, len(solutions), n_tests)
     if args.bound:
-        print_bound(runs, compute_bound(solutions, tests, time_limit), args.workers)
+        bound = compute_bound(solutions, tests, time_limit)
+        concurrent = concurrent_bound(solutions, tests, time_limit, args.workers)
+        print_bound(runs, bound, args.workers, concurrent)
     print_breakdown(runs, solutions)
     unexplained = print_verdicts(runs, solutions)
     print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

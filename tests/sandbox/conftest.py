@@ -4,6 +4,7 @@ rule that a bubblewrap test never skips on a machine where bubblewrap is install
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Generator
@@ -18,7 +19,9 @@ from orps_sandbox import (
     Sandbox,
     TestSpec,
     detect_isolation,
+    expected_text,
 )
+from orps_sandbox.spec import TestKind
 
 FAST_LIMITS = Limits(test_timeout_s=2.0, total_timeout_s=30.0, memory_mb=512, cpu_s=20)
 
@@ -91,6 +94,24 @@ def module(source: str, name: str = "cand", entry: str = "f", **kwargs: object) 
 
 def check(test_id: str, source: str, setup: str = "") -> TestSpec:
     return TestSpec(id=test_id, kind="assert", source=source, setup=setup)
+
+
+def given(
+    test_id: str, args: tuple[object, ...], expected: object, call: str = "", **extra: object
+) -> TestSpec:
+    """A test as ``orps bench`` builds it: sides and values, nothing to parse (the call is
+    ``f(*[args])`` unless given)."""
+    call = call or f"f(*{list(args)!r})"
+    text = expected_text(expected)
+    assert text is not None
+    return TestSpec(
+        id=test_id,
+        kind=TestKind.ASSERT,
+        source=f"assert {call} == {expected!r}",
+        sides=(call, repr(expected)),
+        data=(marshal.dumps(args), text),
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 def example(test_id: str, source: str, want: str, setup: str = "") -> TestSpec:

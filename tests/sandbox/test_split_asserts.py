@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import marshal
 
-from orps_sandbox import ExecutionStatus, Sandbox, TestSpec, TestStatus
-from orps_sandbox.spec import TestKind as Kind
-from orps_sandbox.verdicts import split_for_harness
+import pytest
 
-from .conftest import check, module
+from orps_sandbox import ExecutionStatus, Sandbox, TestSpec, TestStatus
+from orps_sandbox.protocol import Judgement, ProtocolViolation
+from orps_sandbox.spec import TestKind as Kind
+from orps_sandbox.verdicts import TestReader, split_for_harness
+
+from .conftest import check, given, module
 
 
 def built(test_id: str, left: str, right: str) -> TestSpec:
@@ -85,3 +88,40 @@ async def test_an_always_equal_object_fails_a_given_sides_test(sandbox: Sandbox)
     report = await sandbox.run(module(code), [built("t", "f(*[1])", "[2]")])
     assert report.tests[0].status is TestStatus.FAILED, report.tests[0]
     assert report.status is ExecutionStatus.COMPLETED
+
+
+def read(test: TestSpec) -> dict[str, object] | None:
+    """What the harness is sent of a test, its call's arguments as values."""
+    split = split_for_harness(test)
+    if split is not None and split["call"] is not None:
+        name, arguments = split["call"]
+        split["call"] = (name, marshal.loads(arguments))
+    return split
+
+
+def test_a_test_built_from_values_is_read_as_its_sides_would_be() -> None:
+    # Its split is read from its fields without parsing: the same as its sides' text gives.
+    cases = [
+        given("name", (1, [2]), [3]),
+        given("dotted", (1,), "x", call="Box.make(*[1])"),
+        given("not-a-name", (2,), 0, call="table[0](*[2])"),
+    ]
+    for test in cases:
+        parsed = test.model_copy(update={"data": None})
+        assert read(test) == read(parsed), test.id
+        assert TestReader().parent_judges(test) is TestReader().parent_judges(parsed) is True
+    multiline = given("multiline", (1,), 2, call="f(\n1)")
+    assert split_for_harness(multiline) is None  # the harness parses it itself
+
+
+def test_a_value_of_the_expected_text_passes_and_no_other_way() -> None:
+    reader = TestReader()
+    test = given("t", (3,), [6])
+    assert reader.judge(test, Judgement(mode="eq", actual="[6]", expected=None)) == (True, "")
+    assert reader.judge(test, Judgement(mode="eq", actual="[6.0]", expected=None)) == (True, "")
+    assert reader.judge(test, Judgement(mode="eq", actual="[7]", expected=None)) == (
+        False,
+        "f(*[3]) returned [7], expected [6]",
+    )
+    with pytest.raises(ProtocolViolation):  # the operator must be the test's
+        reader.judge(test, Judgement(mode="ne", actual="[6]", expected=None))

@@ -10,29 +10,11 @@ pieces, and the parent's judgement of values it never shows the child.
 
 from __future__ import annotations
 
-import marshal
 import textwrap
 
-from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestSpec, TestStatus, expected_text
-from orps_sandbox.spec import TestKind as Kind
+from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus
 
-from .conftest import FAST_LIMITS, SandboxFactory, check, module
-
-
-def given(test_id: str, args: tuple[object, ...], expected: object, **extra: object) -> TestSpec:
-    """A test as ``orps bench`` builds it: sides and values, nothing to parse."""
-    call = f"f(*{list(args)!r})"
-    text = expected_text(expected)
-    assert text is not None
-    return TestSpec(
-        id=test_id,
-        kind=Kind.ASSERT,
-        source=f"assert {call} == {expected!r}",
-        sides=(call, repr(expected)),
-        data=(marshal.dumps(args), text),
-        **extra,  # type: ignore[arg-type]
-    )
-
+from .conftest import FAST_LIMITS, SandboxFactory, check, given, module
 
 LEAVE_BEHIND = textwrap.dedent(
     """
@@ -240,3 +222,49 @@ async def test_rlimits_zygotes_serve_one_candidate_each(make_sandbox: SandboxFac
     for _ in range(3):
         report = await sandbox.run(module(code), [check("t", "assert f(1) == [1]")])
         assert report.tests[0].status is TestStatus.PASSED, report.tests[0]
+
+
+SCALARS: list[object] = [
+    0,
+    -1,
+    2**64 - 1,  # the largest int the harness writes without the encoder
+    2**64,
+    -(2**64),
+    True,
+    False,
+    None,
+    "",
+    'quote " backslash \\ newline \n nul \x00 accent é emoji 😀',
+    "x" * 4096,  # the longest str the harness writes without the encoder
+    "y" * 4097,
+    1.5,
+    -0.0,
+    1e-320,
+    1e308,
+    [1, "a"],
+]
+
+
+async def test_every_scalar_is_judged_like_any_value(sandbox: Sandbox) -> None:
+    # The harness writes small ints, floats, strs, bools and None without the JSON encoder;
+    # each must still equal its expected value, and differ from a neighbour.
+    code = f"VALUES = {dict(enumerate(SCALARS))!r}\n\ndef f(i):\n    return VALUES[i]\n"
+    tests = [given(f"same{i}", (i,), value) for i, value in enumerate(SCALARS)]
+    tests += [given(f"other{i}", (i,), [value]) for i, value in enumerate(SCALARS)]
+    tests += [
+        given("int-for-bool", (5,), 1),  # True: equal by value, as the harness compares
+        given("float-for-int", (0,), 0.0),
+        given("str-for-int", (1,), "-1"),
+    ]
+    for measure in (False, True):
+        report = await sandbox.run(module(code), tests, measure=measure)
+        status = {t.id: t.status for t in report.tests}
+        assert report.status is ExecutionStatus.COMPLETED, report.detail
+        for i in range(len(SCALARS)):
+            assert status[f"same{i}"] is TestStatus.PASSED, (SCALARS[i], report.tests[i])
+            assert status[f"other{i}"] is TestStatus.FAILED, SCALARS[i]
+        assert status["int-for-bool"] is TestStatus.PASSED
+        assert status["float-for-int"] is TestStatus.PASSED
+        assert status["str-for-int"] is TestStatus.FAILED
+        by_id = {t.id: t for t in report.tests}
+        assert by_id["str-for-int"].detail == "f(*[1]) returned -1, expected '-1'"

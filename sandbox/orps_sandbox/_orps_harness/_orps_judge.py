@@ -65,6 +65,34 @@ _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
 _LOADS = marshal.loads
 _DUMPS = json.dumps
+_ENCODE_STR = json.encoder.encode_basestring_ascii
+
+
+_INT_REPR = int.__repr__
+_FLOAT_REPR = float.__repr__
+_SCALAR_INT_BOUND = 1 << 64
+_SCALAR_STR_CHARS = 4096
+
+
+def _scalar_text(value: object) -> str | None:
+    """The JSON text ``json.dumps(encode(value))`` gives for a small int, finite float, short
+    str, bool or None, the most common return values, without the encoder's set-up; None for
+    anything else (read through the builtin types' own functions, as ``encode`` does)."""
+    kind = type(value)
+    if kind is int:
+        number: int = value  # type: ignore[assignment]
+        return _INT_REPR(number) if -_SCALAR_INT_BOUND < number < _SCALAR_INT_BOUND else None
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        return _ENCODE_STR(text) if len(text) <= _SCALAR_STR_CHARS else None
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is float:
+        real: float = value  # type: ignore[assignment]
+        return _FLOAT_REPR(real) if real - real == 0.0 else None
+    return None
 
 
 class Outcome:
@@ -209,6 +237,8 @@ class Runner:
         self.prepared: dict[str, Prepared] = {}
         self.setups: dict[str, types.CodeType] = {}
         """Compiled setups by text: a suite's tests often share one."""
+        self.callees: dict[str, types.CodeType] = {}
+        """Compiled callees by name: a suite's calls are usually all to one function."""
         self.last_wall = 0
         self.last_cpu = 0
         self.encode_values = True
@@ -250,7 +280,10 @@ class Runner:
             prepared.mode = "eq" if split["op"] == "eq" else "ne"
             call = split.get("call")
             if call is not None:
-                prepared.callee = _side_code(call[0])
+                callee = self.callees.get(call[0])
+                if callee is None:
+                    callee = self.callees[call[0]] = _side_code(call[0])
+                prepared.callee = callee
                 prepared.call_args = call[1]
             else:
                 prepared.left = _side_code(split["left"])
@@ -348,7 +381,9 @@ class Runner:
         outcome = Outcome("failed", "the parent judges this comparison")
         try:
             # The JSON text itself: the parent compares it with its literal's own text first.
-            text = _DUMPS(encode(left))
+            text = _scalar_text(left)
+            if text is None:
+                text = _DUMPS(encode(left))
             if len(text) > MAX_VALUE_BYTES:
                 raise Unencodable(f"more than {MAX_VALUE_BYTES // 2**20} MiB: too large to judge")
             outcome.judge = {"mode": prepared.mode, "actual": text, "expected": None}
