@@ -618,8 +618,14 @@ def compute_bound(
     return seconds
 
 
-def _bound_total(job: tuple[list[Solution], dict[str, tuple[Any, list[Any]]], float]) -> float:
-    return sum(compute_bound(*job).values())
+_BOUND_JOB: tuple[list[Solution], dict[str, tuple[Any, list[Any]]], float] | None = None
+"""What ``concurrent_bound``'s forked processes compute (inherited, never pickled: the tests hold
+hundreds of megabytes of expected values)."""
+
+
+def _bound_total(_: int) -> float:
+    assert _BOUND_JOB is not None
+    return sum(compute_bound(*_BOUND_JOB).values())
 
 
 def concurrent_bound(
@@ -633,8 +639,13 @@ def concurrent_bound(
     workers evaluate (the processes share caches and memory bandwidth)."""
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(_bound_total, [(solutions, tests, limit_s)] * workers)
+    global _BOUND_JOB
+    _BOUND_JOB = (solutions, tests, limit_s)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_bound_total, range(workers))
+    finally:
+        _BOUND_JOB = None
 
 
 def print_bound(
@@ -807,7 +818,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--bound",
         action="store_true",
-        help="also time the solutions' own computing in this process (a floor for any evaluator)",
+        help="also time the solutions' own computing here, and in one process per worker at once "
+        "(a floor for any evaluator)",
     )
     parser.add_argument("--json", type=Path, help="write every figure and verdict here")
     parser.add_argument("--evalplus-side", choices=["prepare", "evaluate"], help=argparse.SUPPRESS)
