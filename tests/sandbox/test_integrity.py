@@ -21,7 +21,7 @@ from orps_sandbox import (
     screen,
 )
 
-from .conftest import FAST_LIMITS, SandboxFactory, check, example, module
+from .conftest import FAST_LIMITS, SandboxFactory, check, example, given, module
 
 CHANNEL = textwrap.dedent(
     """
@@ -300,6 +300,32 @@ async def test_a_malformed_record_never_raises(sandbox: Sandbox) -> None:
     assert report.status is ExecutionStatus.PROTOCOL_VIOLATION, report
     assert "schema" in report.detail
     assert report.passed == 0
+
+
+async def test_an_int_beyond_any_float_fails_and_raises_nowhere(sandbox: Sandbox) -> None:
+    # Comparing it with a number as floats overflows; it is unequal to every float and every
+    # other int, in the harness and in the parent, whoever holds the expected side.
+    code = "def f(x):\n    return (1 << 13_000) + x\n"
+    tests = [
+        given("int", (0,), 1),
+        given("float", (0,), 1.5),
+        given("tolerance", (0,), 1.5, atol=0.5),
+        check("computed", "assert f(0) == 3 / 2"),
+        check("not-equal", "assert f(0) != 3 / 2"),
+        given("itself", (1,), (1 << 13_000) + 1),
+    ]
+    for measure in (False, True):
+        report = await sandbox.run(module(code), tests, measure=measure)
+        assert report.status is ExecutionStatus.COMPLETED, report.detail
+        status = {t.id: t.status for t in report.tests}
+        assert status == {
+            "int": TestStatus.FAILED,
+            "float": TestStatus.FAILED,
+            "tolerance": TestStatus.FAILED,
+            "computed": TestStatus.FAILED,
+            "not-equal": TestStatus.PASSED,
+            "itself": TestStatus.PASSED,
+        }, report.tests
 
 
 async def test_ten_huge_records_are_refused_before_they_are_read(sandbox: Sandbox) -> None:

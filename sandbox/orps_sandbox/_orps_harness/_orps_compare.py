@@ -61,7 +61,10 @@ def values_equal(actual: object, expected: object, depth: int = 0) -> bool:
         if actual == expected:
             return True
         if isinstance(actual, float | int) and isinstance(expected, float | int):
-            return math.isclose(actual, expected, rel_tol=1e-9)
+            try:
+                return math.isclose(actual, expected, rel_tol=1e-9)
+            except OverflowError:  # an int beyond any float: only an equal int is equal
+                return False
         return False
     if actual is None or expected is None:
         return actual is expected
@@ -108,7 +111,10 @@ def values_close(actual: object, expected: object, atol: float, depth: int = 0) 
         return False
     floats = type(actual) is float or type(expected) is float
     if floats and type(actual) in NUMBER_TYPES and type(expected) in NUMBER_TYPES:
-        return actual == expected or abs(actual - expected) <= atol  # type: ignore[operator]
+        try:
+            return actual == expected or abs(actual - expected) <= atol  # type: ignore[operator]
+        except OverflowError:  # an int beyond any float is within no tolerance of one
+            return False
     sequences = (list, tuple)
     if type(expected) in sequences and type(actual) in sequences:
         seq_a, seq_e = list(actual), list(expected)  # type: ignore[call-overload]
