@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import marshal
-import os
 import statistics
 import subprocess
 import sys
 import time
+
+from compare_evalplus import machine_cpu_s
 
 from orps_sandbox import (
     IsolationUnavailable,
@@ -64,16 +65,6 @@ def value_tests(n: int) -> list[TestSpec]:
     return tests
 
 
-def machine_busy_s() -> float:
-    """Busy CPU seconds of the whole machine so far (Linux's ``/proc/stat``; 0 elsewhere)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0.0
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) -> None:
     """Verdicts only on tests built from values, in a sandbox of its own, from its start to its
     close: the engine's CPU, and the rest of the machine's busy CPU (the sandboxed processes,
@@ -87,13 +78,14 @@ async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) ->
         )
         for k in range(candidates)
     ]
-    busy, engine = machine_busy_s(), time.process_time()
+    before, engine = machine_cpu_s(), time.process_time()
     async with Sandbox(Limits(), isolation=isolation) as sandbox:  # type: ignore[arg-type]
         start = time.perf_counter()
         reports = await sandbox.run_many(jobs, measure=False, fail_fast=True)
         elapsed = time.perf_counter() - start
     engine = time.process_time() - engine
-    others = machine_busy_s() - busy - engine
+    after = machine_cpu_s()
+    others = after[0] - before[0] - engine if before and after else float("nan")
     count = candidates * size
     passed = sum(r.passed for r in reports)
     print(

@@ -325,6 +325,13 @@ def _call_equals_literal(
     )
 
 
+def _data_call(left: str, arguments: bytes) -> tuple[str, bytes] | None:
+    """The call of a test built from values (``TestSpec.data``) as the harness makes it: the
+    callee's name and the arguments' marshal data, or None when the name is not a plain one."""
+    callee = left.split("(", 1)[0]
+    return (callee, arguments) if _CALLEE.fullmatch(callee) else None
+
+
 def _given(test: TestSpec) -> _SplitAssert | None:
     """A split its builder gave (``TestSpec.sides``, a call and a literal): the literal expected
     side is read, or, with ``TestSpec.data``, nothing is parsed at all."""
@@ -334,9 +341,8 @@ def _given(test: TestSpec) -> _SplitAssert | None:
         return None
     if test.data is not None:  # the right side's text is for failures only: never compiled
         arguments, encoded = test.data
-        callee = left.split("(", 1)[0]
         split = _call_equals_literal(left, right, test.atol, right_text_data=encoded)
-        split.call = (callee, arguments) if _CALLEE.fullmatch(callee) else None
+        split.call = _data_call(left, arguments)
         split.encoded = encoded  # holds no NaN (``expected_text``)
         return split
     if "\n" in right:
@@ -427,12 +433,11 @@ class TestReader:
         left = self._data_left(test)
         if left is not None:  # what ``_given`` reads from it, without the split
             assert test.data is not None
-            callee = left.split("(", 1)[0]
             return {
                 "op": "eq",
                 "left": left,
                 "right": None,
-                "call": (callee, test.data[0]) if _CALLEE.fullmatch(callee) else None,
+                "call": _data_call(left, test.data[0]),
                 "parent_judges": True,
                 "left_is_call": True,
             }

@@ -227,9 +227,10 @@ async def test_rlimits_zygotes_serve_one_candidate_each(make_sandbox: SandboxFac
 SCALARS: list[object] = [
     0,
     -1,
-    2**64 - 1,  # the largest int the harness writes without the encoder
     2**64,
     -(2**64),
+    (1 << 13_000) - 1,  # the largest int the harness writes as its digits
+    1 << 13_000,  # ... and the smallest it sends tagged, as hex
     True,
     False,
     None,
@@ -246,13 +247,14 @@ SCALARS: list[object] = [
 
 
 async def test_every_scalar_is_judged_like_any_value(sandbox: Sandbox) -> None:
-    # The harness writes small ints, floats, strs, bools and None without the JSON encoder;
+    # The harness writes ints, floats, short strs, bools and None without the JSON encoder;
     # each must still equal its expected value, and differ from a neighbour.
     code = f"VALUES = {dict(enumerate(SCALARS))!r}\n\ndef f(i):\n    return VALUES[i]\n"
+    true = next(i for i, value in enumerate(SCALARS) if value is True)
     tests = [given(f"same{i}", (i,), value) for i, value in enumerate(SCALARS)]
     tests += [given(f"other{i}", (i,), [value]) for i, value in enumerate(SCALARS)]
     tests += [
-        given("int-for-bool", (5,), 1),  # True: equal by value, as the harness compares
+        given("int-for-bool", (true,), 1),  # True: equal by value, as the harness compares
         given("float-for-int", (0,), 0.0),
         given("str-for-int", (1,), "-1"),
     ]

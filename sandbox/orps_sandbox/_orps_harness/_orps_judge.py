@@ -38,12 +38,17 @@ if TYPE_CHECKING:
         values_equal,
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
-    from orps_sandbox._orps_harness._orps_values import MAX_VALUE_BYTES, Unencodable, encode
+    from orps_sandbox._orps_harness._orps_values import (
+        MAX_VALUE_BYTES,
+        Unencodable,
+        encode,
+        scalar_text,
+    )
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
-    from _orps_values import MAX_VALUE_BYTES, Unencodable, encode
+    from _orps_values import MAX_VALUE_BYTES, Unencodable, encode, scalar_text
 
 TRACEBACK_FRAMES = 3
 
@@ -65,34 +70,6 @@ _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
 _LOADS = marshal.loads
 _DUMPS = json.dumps
-_ENCODE_STR = json.encoder.encode_basestring_ascii
-
-
-_INT_REPR = int.__repr__
-_FLOAT_REPR = float.__repr__
-_SCALAR_INT_BOUND = 1 << 64
-_SCALAR_STR_CHARS = 4096
-
-
-def _scalar_text(value: object) -> str | None:
-    """The JSON text ``json.dumps(encode(value))`` gives for a small int, finite float, short
-    str, bool or None, the most common return values, without the encoder's set-up; None for
-    anything else (read through the builtin types' own functions, as ``encode`` does)."""
-    kind = type(value)
-    if kind is int:
-        number: int = value  # type: ignore[assignment]
-        return _INT_REPR(number) if -_SCALAR_INT_BOUND < number < _SCALAR_INT_BOUND else None
-    if kind is str:
-        text: str = value  # type: ignore[assignment]
-        return _ENCODE_STR(text) if len(text) <= _SCALAR_STR_CHARS else None
-    if kind is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if kind is float:
-        real: float = value  # type: ignore[assignment]
-        return _FLOAT_REPR(real) if real - real == 0.0 else None
-    return None
 
 
 class Outcome:
@@ -381,7 +358,7 @@ class Runner:
         outcome = Outcome("failed", "the parent judges this comparison")
         try:
             # The JSON text itself: the parent compares it with its literal's own text first.
-            text = _scalar_text(left)
+            text = scalar_text(left)
             if text is None:
                 text = _DUMPS(encode(left))
             if len(text) > MAX_VALUE_BYTES:

@@ -17,6 +17,7 @@ the harness that runs inside the sandbox: standard library only.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,34 @@ def _flat(items: list[Any], base: type, budget: _Budget) -> Any:
     budget.nodes += len(items) - 1
     budget.spend(size)
     return items if base is list else {base.__name__: items}
+
+
+_ENCODE_STR = json.encoder.encode_basestring_ascii
+_INT_REPR = int.__repr__
+_FLOAT_REPR = float.__repr__
+_SCALAR_STR_CHARS = 4096
+
+
+def scalar_text(value: object) -> str | None:
+    """``json.dumps(encode(value))`` for the commonest return values, an int below
+    ``_INT_BOUND``, a finite float, a str of at most ``_SCALAR_STR_CHARS``, a bool or None,
+    without the encoder's set-up for every value (the same builtin functions ``json.dumps``
+    calls); None for anything else."""
+    kind = type(value)
+    if kind is int:
+        number: int = value  # type: ignore[assignment]
+        return _INT_REPR(number) if -_INT_BOUND < number < _INT_BOUND else None
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        return _ENCODE_STR(text) if len(text) <= _SCALAR_STR_CHARS else None
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is float:
+        real: float = value  # type: ignore[assignment]
+        return _FLOAT_REPR(real) if real - real == 0.0 else None
+    return None
 
 
 def encode(value: object) -> Any:
