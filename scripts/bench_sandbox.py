@@ -6,7 +6,9 @@ Prints, on this machine and in one run:
   measured as a search ranks them and as verdicts only (``run_many(measure=False,
   fail_fast=True)``, the mode for pass/fail scoring);
 * the cost of one sandboxed candidate (warm worker) beside a bare ``python -c pass`` start;
-* the coefficient of variation of a fixed workload's measured median over repeated runs.
+* the coefficient of variation of a fixed workload's measured median over repeated runs;
+* verdicts only on tests built from values: the engine's and the rest of the machine's CPU per
+  test, and the cost of values too large for one record (strs of megabytes).
 
 Run: ``python scripts/bench_sandbox.py`` from the repository, in its virtual environment (add ``--isolation none`` to compare).
 """
@@ -45,24 +47,22 @@ def tiny_tests(n: int) -> list[TestSpec]:
     ]
 
 
+def value_test(test_id: str, args: tuple[object, ...], value: object) -> TestSpec:
+    """A test as ``orps bench`` builds it: the call's arguments and the expected value as data."""
+    text = expected_text(value)
+    assert text is not None
+    call = f"f(*{list(args)!r})"
+    return TestSpec(
+        id=test_id,
+        kind=TestKind.ASSERT,
+        source=f"assert {call} == {value!r}",
+        sides=(call, repr(value)),
+        data=(marshal.dumps(args), text),
+    )
+
+
 def value_tests(n: int) -> list[TestSpec]:
-    """Tests as ``orps bench`` builds them: the call's arguments and the expected value as data."""
-    tests = []
-    for i in range(n):
-        args, value = ([i, i + 1],), [i + 1, i + 2]
-        text = expected_text(value)
-        assert text is not None
-        call = f"f(*{list(args)!r})"
-        tests.append(
-            TestSpec(
-                id=f"v{i}",
-                kind=TestKind.ASSERT,
-                source=f"assert {call} == {value!r}",
-                sides=(call, repr(value)),
-                data=(marshal.dumps(args), text),
-            )
-        )
-    return tests
+    return [value_test(f"v{i}", ([i, i + 1],), [i + 1, i + 2]) for i in range(n)]
 
 
 async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) -> None:
@@ -92,6 +92,37 @@ async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) ->
         f"verdicts only, {candidates} candidates x {size} tests built from values: "
         f"{elapsed:.2f} s, {count / elapsed:,.0f} tests/s ({passed} passed); CPU per test: "
         f"engine {engine / count * 1e6:.1f} us, the rest of the machine {others / count * 1e6:.1f} us"
+    )
+
+
+async def large_values(isolation: str, size: int = 40, rounds: int = 5) -> None:
+    """Verdicts only on values too large for one record: each test's value is a slice of a str
+    of megabytes built at import (so the candidate's own work is a copy), offered to the parent
+    by its digest and matched. Prints the median round's wall clock and the machine's busy CPU
+    outside the engine (the child's judging: its text, digest and records)."""
+    numbers = 1_200_000
+    text = " ".join(map(str, range(numbers)))
+    lengths = [(200_000 + 20_000 * i) * 6 for i in range(size)]
+    tests = [value_test(f"s{i}", (length,), text[:length]) for i, length in enumerate(lengths)]
+    source = f"TEXT = ' '.join(map(str, range({numbers})))\n\ndef f(n):\n    return TEXT[:n]\n"
+    work = ModuleSpec(name="big", source=source, filename="/bench/big.py", entry="f")
+    limits = Limits(test_timeout_s=10, memory_mb=4096)
+    walls, others = [], []
+    async with Sandbox(limits, workers=1, isolation=isolation) as sandbox:  # type: ignore[arg-type]
+        for _ in range(rounds):
+            before, engine = machine_cpu_s(), time.process_time()
+            start = time.perf_counter()
+            report = await sandbox.run(work, tests, measure=False)
+            walls.append(time.perf_counter() - start)
+            engine = time.process_time() - engine
+            after = machine_cpu_s()
+            others.append(after[0] - before[0] - engine if before and after else float("nan"))
+            assert report.passed == size, report.detail
+    megabytes = sum(lengths) / 1e6
+    print(
+        f"verdicts only, {size} str values of {megabytes / size:.1f} MB ({megabytes:.0f} MB): "
+        f"median of {rounds} rounds {statistics.median(walls):.2f} s, the machine's CPU outside "
+        f"the engine {statistics.median(others):.2f} s"
     )
 
 
@@ -192,5 +223,6 @@ if __name__ == "__main__":
     try:
         asyncio.run(main(isolation))
         asyncio.run(per_test_cpu(isolation))
+        asyncio.run(large_values(isolation))
     except IsolationUnavailable as exc:
         sys.exit(f"bench_sandbox: {exc}")

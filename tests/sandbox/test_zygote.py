@@ -10,9 +10,12 @@ pieces, and the parent's judgement of values it never shows the child.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import textwrap
 
 from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus
+from orps_sandbox._orps_harness._orps_values import str_text_digest
 
 from .conftest import FAST_LIMITS, SandboxFactory, check, given, module
 
@@ -128,6 +131,56 @@ async def test_large_values_travel_in_pieces_or_as_digests(sandbox: Sandbox) -> 
         assert status == [passed, failed, passed, failed, failed], report.tests
         assert report.status is ExecutionStatus.COMPLETED, report.detail
         assert report.tests[1].detail.startswith("f(*[3000000, 's']) returned 'xxx")
+
+
+async def test_a_large_str_is_judged_by_its_text_whatever_it_holds(sandbox: Sandbox) -> None:
+    # A str too large for one record is offered by the digest of its JSON text, made without
+    # that text where JSON writes the str as it is between quotes; a str with anything JSON
+    # escapes takes its text. Each passes against itself and fails against a neighbour; the
+    # value that quoting bare would confuse with the expected text fails, and so does a
+    # candidate's own subclass of str (not plain data, whatever its size).
+    code = textwrap.dedent(
+        """
+        class Text(str):
+            pass
+
+        def f(head, tail, n, subclass=False):
+            value = head * n + tail
+            return Text(value) if subclass else value
+        """
+    )
+    n = 300_000
+    tails = ["", " ~", '"', "\\", "\x01", "\n", "\x7f", "é", "\ud800"]
+    tests = []
+    for number, tail in enumerate(tails):
+        tests.append(given(f"same-{number}", ("x", tail, n), "x" * n + tail))
+        tests.append(given(f"other-{number}", ("x", tail, n), "x" * (n - 1) + tail))
+    tests.append(given("subclass", ("x", "", n, True), "x" * n))
+    # json.dumps("x…x\\n") is "x…x" + r"\n" quoted bare, json.dumps('x…x"') is 'x…x\\"' quoted bare
+    tests.append(given("bare-quoting-newline", ("x", "\\n", n), "x" * n + "\n"))
+    tests.append(given("bare-quoting-quote", ("x", '\\"', n), "x" * n + '"'))
+    expected = [TestStatus.PASSED if t.id.startswith("same") else TestStatus.FAILED for t in tests]
+    for measure in (False, True):
+        report = await sandbox.run(module(code), tests, measure=measure)
+        assert [t.status for t in report.tests] == expected, report.tests
+        assert report.status is ExecutionStatus.COMPLETED, report.detail
+        assert report.tests[1].detail.startswith("f(*['x', '', 300000]) returned 'xxx")
+
+
+def test_a_str_digest_made_without_its_text_is_the_digest_of_its_text() -> None:
+    samples = ["", "x" * 1000, " ~!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}", '"', "\\", "a\x00", "\x1f"]
+    samples += ["\x7f", "\x80", "é", "\u2028", "\ud800", "\U0001f600", "\\n", "tab\there"]
+    made = 0
+    for text in samples:
+        json_text = json.dumps(text)
+        found = str_text_digest(text)
+        if found is not None:
+            made += 1
+            assert found == (hashlib.sha256(json_text.encode()).hexdigest(), len(json_text))
+            assert json_text == f'"{text}"'
+        else:
+            assert json_text != f'"{text}"' or not text.isascii()
+    assert made == 3  # only the printable ASCII without quote or backslash is hashed as it is
 
 
 async def test_the_expected_value_never_reaches_the_candidate(sandbox: Sandbox) -> None:

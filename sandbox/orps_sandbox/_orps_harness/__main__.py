@@ -34,7 +34,6 @@ guard is defence in depth only: the boundary is the OS confinement set up by the
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import json
 import linecache
@@ -86,7 +85,6 @@ before it."""
 BATCH_ITEMS = 256
 BATCH_BYTES = 512 * 1024
 _DUMPS = json.dumps
-_SHA256 = hashlib.sha256
 _MONOTONIC_NS = time.monotonic_ns
 Sender = Callable[[Message], None]
 
@@ -124,26 +122,28 @@ class ValueOffer:
         self.receive = receive
 
     def matched(self, index: int, outcome: Outcome, wall: int | None, cpu: int | None) -> bool:
-        """True when the parent found the value equal to its literal: no result follows."""
-        judge = outcome.judge
-        if judge is None or judge["mode"] not in ("eq", "ne") or judge["expected"] is not None:
+        """True when the parent found the value equal to its literal: no result follows. When
+        it did not, the outcome's judgement holds the value's whole text (``make_text``)."""
+        found = outcome.value_digest()
+        if found is None:
             return False
-        text: str = judge["actual"]
-        if len(text) <= INLINE_BYTES:
-            return False
+        digest, length = found
         self.send(
             {
                 "ev": "digest",
                 "index": index,
-                "digest": _SHA256(text.encode()).hexdigest(),
-                "length": len(text),
+                "digest": digest,
+                "length": length,
                 "wall_ns": wall or 0,
                 "cpu_ns": cpu or 0,
                 "memory": outcome.memory_error,
                 "rss": rusage_peak(),
             }
         )
-        return bool(self.receive().get("match"))
+        if self.receive().get("match"):
+            return True
+        outcome.make_text()
+        return False
 
 
 class ResultBatch:
@@ -171,6 +171,8 @@ class ResultBatch:
                 self.flush()
                 if self.offer.matched(index, outcome, wall, cpu):
                     return
+                if outcome.judge is not judge:  # its text was made (``Outcome.make_text``)
+                    judge, text = outcome.judge, None
                 judge, chunks = send_value(self.send, judge, text)
             self.size += size if chunks == 0 else 0
         self.size += len(outcome.detail) + 64
@@ -360,6 +362,7 @@ class HarnessLoop:
         timed = always or outcome.status == "passed" or outcome.judge is not None
         if timed and self.offer.matched(index, outcome, wall, cpu):
             return
+        outcome.make_text()
         judge, chunks = send_value(self.send, outcome.judge)
         self.send(
             {

@@ -19,6 +19,7 @@ Part of the harness that runs inside the sandbox: standard library only.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import marshal
 import sys
@@ -39,16 +40,27 @@ if TYPE_CHECKING:
     )
     from orps_sandbox._orps_harness._orps_output import BoundedWriter, trim
     from orps_sandbox._orps_harness._orps_values import (
+        INLINE_BYTES,
+        MAX_CHARS,
         MAX_VALUE_BYTES,
         Unencodable,
         encode,
         scalar_text,
+        str_text_digest,
     )
 else:
     from _orps_channel import Message
     from _orps_compare import NUMBER_TYPES, REPR_LIMIT, builtin_base, safe_repr, values_equal
     from _orps_output import BoundedWriter, trim
-    from _orps_values import MAX_VALUE_BYTES, Unencodable, encode, scalar_text
+    from _orps_values import (
+        INLINE_BYTES,
+        MAX_CHARS,
+        MAX_VALUE_BYTES,
+        Unencodable,
+        encode,
+        scalar_text,
+        str_text_digest,
+    )
 
 TRACEBACK_FRAMES = 3
 
@@ -70,12 +82,21 @@ _PERF_COUNTER_NS = time.perf_counter_ns
 _THREAD_TIME_NS = time.thread_time_ns
 _LOADS = marshal.loads
 _DUMPS = json.dumps
+_SHA256 = hashlib.sha256
 
 
 class Outcome:
     """The verdict of one execution of one test."""
 
-    __slots__ = ("detail", "exit_requested", "judge", "judge_size", "memory_error", "status")
+    __slots__ = (
+        "detail",
+        "exit_requested",
+        "judge",
+        "judge_size",
+        "large_str",
+        "memory_error",
+        "status",
+    )
 
     def __init__(self, status: str, detail: str = "") -> None:
         self.status = status
@@ -86,6 +107,50 @@ class Outcome:
         """Plain type-tagged values for the parent's own judgement, when both sides encode."""
         self.judge_size = -1
         """About the judgement's JSON length, when known (-1: measure it)."""
+        self.large_str: str | None = None
+        """A str value too large for one record whose JSON text (``judge["actual"]``) is made
+        only if the parent does not match its digest (``value_digest``, then ``make_text``)."""
+
+    def value_digest(self) -> tuple[str, int] | None:
+        """The SHA-256 digest and length of the value's JSON text, for a value the parent judges
+        that is too large for one record; None for any other outcome."""
+        judge = self.judge
+        if judge is None or judge["mode"] not in ("eq", "ne") or judge["expected"] is not None:
+            return None
+        if self.large_str is not None:
+            found = str_text_digest(self.large_str)
+            if found is not None:
+                return found
+            self.make_text()
+            return self.value_digest()
+        text: str = judge["actual"]
+        if len(text) <= INLINE_BYTES:
+            return None
+        return _SHA256(text.encode()).hexdigest(), len(text)
+
+    def make_text(self) -> None:
+        """Make the JSON text of a large str kept as it is (a value whose digest the parent did
+        not match travels whole); nothing for any other outcome."""
+        value = self.large_str
+        if value is None:
+            return
+        self.large_str = None
+        assert self.judge is not None
+        self.judge = _value_judgement(self.judge["mode"], value, _DUMPS(value))
+
+
+def _value_judgement(mode: str, value: object, text: str | Exception) -> Message:
+    """The judgement of a value the parent judges: its JSON text, or, when it has none (``text``
+    is why) or one too large to judge, its bounded repr."""
+    if isinstance(text, str) and len(text) > MAX_VALUE_BYTES:
+        text = Unencodable(f"more than {MAX_VALUE_BYTES // 2**20} MiB: too large to judge")
+    if isinstance(text, str):
+        return {"mode": mode, "actual": text, "expected": None}
+    return {
+        "mode": "opaque",
+        "actual": safe_repr(value),
+        "expected": f"{type(value).__name__}: {text}",
+    }
 
 
 def judge_payload(mode: str, actual: object, expected: object) -> Message | None:
@@ -354,23 +419,23 @@ class Runner:
     @staticmethod
     def _deferred(prepared: Prepared, left: Any) -> Outcome:
         """The outcome that leaves the verdict to the parent: the value as plain data, or, when
-        it is not plain data (so never equal to the parent's literal), its bounded repr."""
+        it is not plain data (so never equal to the parent's literal), its bounded repr. A str
+        too large for one record is kept as it is: the parent is offered its digest first, and
+        its text is made only if it is sent (``Outcome.make_text``)."""
         outcome = Outcome("failed", "the parent judges this comparison")
+        if type(left) is str and INLINE_BYTES < len(left) <= MAX_CHARS:
+            outcome.judge = {"mode": prepared.mode, "actual": None, "expected": None}
+            outcome.judge_size = len(left) + 66
+            outcome.large_str = left
+            return outcome
+        text: str | Exception
         try:
             # The JSON text itself: the parent compares it with its literal's own text first.
-            text = scalar_text(left)
-            if text is None:
-                text = _DUMPS(encode(left))
-            if len(text) > MAX_VALUE_BYTES:
-                raise Unencodable(f"more than {MAX_VALUE_BYTES // 2**20} MiB: too large to judge")
-            outcome.judge = {"mode": prepared.mode, "actual": text, "expected": None}
-            outcome.judge_size = len(text) + 64
+            text = scalar_text(left) or _DUMPS(encode(left))
         except (Unencodable, ValueError, RecursionError) as exc:
-            outcome.judge = {
-                "mode": "opaque",
-                "actual": safe_repr(left),
-                "expected": f"{type(left).__name__}: {exc}",
-            }
+            text = exc
+        outcome.judge = _value_judgement(prepared.mode, left, text)
+        outcome.judge_size = len(text) + 64 if isinstance(text, str) else -1
         return outcome
 
     def _judge(

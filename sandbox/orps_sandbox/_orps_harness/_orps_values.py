@@ -17,6 +17,7 @@ the harness that runs inside the sandbox: standard library only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import deque
@@ -114,6 +115,25 @@ _ENCODE_STR = json.encoder.encode_basestring_ascii
 _INT_REPR = int.__repr__
 _FLOAT_REPR = float.__repr__
 _SCALAR_STR_CHARS = 4096
+_ESCAPED = bytes(range(0x20)) + b'"\\\x7f'
+"""The ASCII that ``json.dumps`` escapes: control characters, the quote, the backslash, DEL."""
+_SHA256 = hashlib.sha256
+
+
+def str_text_digest(text: str) -> tuple[str, int] | None:
+    """The SHA-256 digest and length of ``json.dumps(text)`` for an exact str that JSON writes
+    as it is between its quotes (printable ASCII with no quote or backslash), without making
+    that text: for a value of megabytes, escaping costs several times what hashing does. None
+    for any other str (its text must be made)."""
+    if not str.isascii(text):
+        return None
+    raw = str.encode(text)
+    if len(raw.translate(None, _ESCAPED)) != len(raw):
+        return None
+    digest = _SHA256(b'"')
+    digest.update(raw)
+    digest.update(b'"')
+    return digest.hexdigest(), len(raw) + 2
 
 
 def scalar_text(value: object) -> str | None:
