@@ -156,7 +156,8 @@ async def test_a_large_str_is_judged_by_its_text_whatever_it_holds(sandbox: Sand
         tests.append(given(f"same-{number}", ("x", tail, n), "x" * n + tail))
         tests.append(given(f"other-{number}", ("x", tail, n), "x" * (n - 1) + tail))
     tests.append(given("subclass", ("x", "", n, True), "x" * n))
-    # json.dumps("x…x\\n") is "x…x" + r"\n" quoted bare, json.dumps('x…x"') is 'x…x\\"' quoted bare
+    # Quoted bare, x…x and a backslash and an n would read as the JSON of x…x and a newline;
+    # x…x and a backslash and a quote as the JSON of x…x and a quote.
     tests.append(given("bare-quoting-newline", ("x", "\\n", n), "x" * n + "\n"))
     tests.append(given("bare-quoting-quote", ("x", '\\"', n), "x" * n + '"'))
     expected = [TestStatus.PASSED if t.id.startswith("same") else TestStatus.FAILED for t in tests]
