@@ -7,14 +7,18 @@ tokens), the interpreter with its prefix and site-packages, the harness, and the
 tests' folders. The engine user's home is never bound whole (a bound folder inside it is, alone).
 Inside every bound folder of the project, names that usually hold secrets (``.env``,
 ``.netrc``, ``.git``, credential folders, shell history) are masked. ``/tmp``, ``/dev/shm`` and
-the scratch directory are size-limited tmpfs mounts; ``/run`` is an empty, read-only tmpfs.
+the scratch directory are size-limited tmpfs mounts; ``/run`` is an empty, read-only tmpfs. The
+harness's bytecode is written beside it by the engine, never from inside a sandbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
+import importlib.util
 import os
+import py_compile
 import site
 import sys
 from collections.abc import Iterable, Sequence
@@ -22,6 +26,63 @@ from pathlib import Path
 
 HARNESS = Path(__file__).with_name("_orps_harness")
 """The child-side program: a directory run by the interpreter (its ``__main__.py``), stdlib only."""
+
+
+@functools.cache
+def cache_harness_bytecode() -> int:
+    """Write the harness's bytecode where the interpreter looks for it (``__pycache__`` beside
+    each module), once per engine process, and return how many files were written. The sandboxed
+    interpreter writes no bytecode and most harness modules are imported nowhere else, so
+    without this every worker compiles them as it starts. Nothing is written when bytecode
+    writing is off here (``PYTHONDONTWRITEBYTECODE``, ``-B``), or where it cannot be."""
+    if sys.dont_write_bytecode or sys.implementation.cache_tag is None:
+        return 0
+    written = 0
+    for source, cached in _harness_bytecode():
+        with contextlib.suppress(OSError, py_compile.PyCompileError):
+            if not _bytecode_current(source, cached):
+                py_compile.compile(
+                    str(source),
+                    cfile=str(cached),
+                    doraise=True,
+                    optimize=0,  # the harness runs without -O, whatever the engine does
+                    invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+                )
+                written += 1
+    return written
+
+
+def harness_bytecode_current() -> bool:
+    """Whether every harness module has the bytecode its interpreter would accept."""
+    return all(_bytecode_current(source, cached) for source, cached in _harness_bytecode())
+
+
+def _harness_bytecode() -> list[tuple[Path, Path]]:
+    """Each harness module, and where the interpreter looks for its bytecode."""
+    tag = sys.implementation.cache_tag
+    return [
+        (source, HARNESS / "__pycache__" / f"{source.stem}.{tag}.pyc")
+        for source in sorted(HARNESS.glob("*.py"))
+    ]
+
+
+def _bytecode_current(source: Path, cached: Path) -> bool:
+    """Whether ``cached`` is the bytecode the interpreter would accept for ``source``: this
+    interpreter's magic number, timestamp-checked, the source's own mtime and size."""
+    try:
+        with cached.open("rb") as handle:
+            header = handle.read(16)
+        stat = source.stat()
+    except OSError:
+        return False
+    expected = (
+        importlib.util.MAGIC_NUMBER
+        + (0).to_bytes(4, "little")
+        + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    )
+    return header == expected
+
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 """Program and library folders, bound read-only (or re-created as symlinks on merged-/usr)."""

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orps_sandbox.filesystem import (
     HARNESS,
     bind_arguments,
+    cache_harness_bytecode,
     job_binds,
     scratch_arguments,
     system_arguments,
@@ -400,6 +401,7 @@ class Confinement:
         *,
         seccomp_fd: int | None = None,
     ) -> list[str]:
+        cache_harness_bytecode()
         python = [sys.executable, "-I", "-S", "-X", "utf8", str(HARNESS), config_json]
         if self.info.kind != "bubblewrap":
             return python

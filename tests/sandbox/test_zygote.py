@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
-from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus
+import pytest
+
+from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus, filesystem
 from orps_sandbox._orps_harness._orps_values import str_text_digest
 
 from .conftest import FAST_LIMITS, SandboxFactory, check, given, module
@@ -324,3 +331,47 @@ async def test_every_scalar_is_judged_like_any_value(sandbox: Sandbox) -> None:
         assert status["str-for-int"] is TestStatus.FAILED
         by_id = {t.id: t for t in report.tests}
         assert by_id["str-for-int"].detail == "f(*[1]) returned -1, expected '-1'"
+
+
+def test_the_harness_bytecode_is_written_once_and_is_what_the_interpreter_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sandboxed interpreter writes no bytecode, so the engine writes the harness's where the
+    # interpreter looks for it, unless bytecode writing is off. The proof that the interpreter
+    # takes it: a module whose source is garbled (same size, same mtime) still imports.
+    harness = tmp_path / "_orps_harness"
+    shutil.copytree(filesystem.HARNESS, harness, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(filesystem, "HARNESS", harness)
+    cache = filesystem.cache_harness_bytecode.__wrapped__
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert cache() == 0 and not (harness / "__pycache__").exists()
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    modules = sorted(harness.glob("*.py"))
+    assert cache() == len(modules) > 5
+    assert cache() == 0  # current already
+
+    source = harness / "_orps_values.py"
+    original = source.read_bytes()
+
+    def garble_and_import() -> subprocess.CompletedProcess[str]:
+        stat = source.stat()
+        source.write_bytes(b"(" * stat.st_size)
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        code = "import sys; sys.path.insert(0, sys.argv[1]); import _orps_values as v; print(v.MAX_DEPTH)"
+        return subprocess.run(
+            [sys.executable, "-I", "-S", "-B", "-c", code, str(harness)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    loaded = garble_and_import()
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "200", loaded.stderr
+    stat = source.stat()
+    source.write_bytes(original)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # an edit: newer source
+    assert cache() == 1
+    assert garble_and_import().returncode == 0
+    (harness / "__pycache__" / f"_orps_values.{sys.implementation.cache_tag}.pyc").unlink()
+    compiled = garble_and_import()
+    assert compiled.returncode != 0 and "SyntaxError" in compiled.stderr
