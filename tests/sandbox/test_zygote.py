@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus, filesystem
+from orps_sandbox import ExecutionStatus, Limits, ModuleSpec, Sandbox, TestStatus, filesystem
 from orps_sandbox._orps_harness._orps_values import str_text_digest
 
 from .conftest import FAST_LIMITS, SandboxFactory, check, given, module
@@ -68,6 +68,65 @@ async def test_nothing_of_one_candidate_reaches_the_next(make_sandbox: SandboxFa
     for _ in range(3):  # the same zygote serves each in turn (one worker)
         look = await sandbox.run(module(LOOK_AROUND), [check("t", "assert f(1) == 0")])
         assert look.tests[0].detail == "f(1) returned ([], [], [], [1]), expected 0"
+
+
+async def test_a_project_under_tmp_keeps_its_zygote_and_loses_what_a_candidate_left(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    # A project under /tmp is bound into the sandbox's own /tmp: cleaning after a candidate
+    # leaves those binds alone, empties and restores the folders that lead to them, and the
+    # zygote serves again (each zygote is known by its pid namespace's init's start time).
+    sandbox = make_sandbox(workers=1)
+    lib = tmp_path / "deep" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "helper.py").write_text("VALUE = 7\n")
+    start = "open('/proc/1/stat').read().rsplit(')', 1)[1].split()[19]"
+    leave = textwrap.dedent(
+        f"""
+        import os
+
+        def f(x):
+            for folder in ({str(tmp_path)!r}, {str(lib.parent)!r}):
+                with open(os.path.join(folder, 'left-by-a'), 'w') as handle:
+                    handle.write('x')
+                os.makedirs(os.path.join(folder, 'nest', 'deeper'))
+            os.chmod({str(lib.parent)!r}, 0)
+            return {start}
+        """
+    )
+    look = textwrap.dedent(
+        f"""
+        import os
+        import helper
+
+        def f(x):
+            left = [p for p in os.listdir({str(tmp_path)!r}) if p != 'deep']
+            left += [p for p in os.listdir({str(lib.parent)!r}) if p != 'lib']
+            return {start}, left, helper.VALUE
+        """
+    )
+
+    def spec(source: str) -> ModuleSpec:
+        return ModuleSpec(
+            name="cand",
+            source=source,
+            filename=str(lib / "cand.py"),
+            entry="f",
+            search_paths=[str(lib)],
+        )
+
+    first = await sandbox.run(spec(leave), [check("t", "assert f(1) == 0")])
+    assert first.tests[0].status is TestStatus.FAILED, first.tests[0]
+    zygotes = {first.tests[0].detail.split("returned ")[1].split(", expected")[0]}
+    for _ in range(4):
+        again = await sandbox.run(spec(look), [check("t", "assert f(1) == 0")])
+        detail = again.tests[0].detail
+        assert detail.endswith(", [], 7), expected 0"), again.tests[0]
+        zygotes.add(detail.split("returned (")[1].split(",")[0])
+    # One worker: its zygote and the spare the pool keeps take turns; a zygote found unclean
+    # would be replaced, and each candidate would have one of its own.
+    assert len(zygotes) <= 2, zygotes
+    assert os.listdir(tmp_path) == ["deep"]  # nothing of it reached the host
 
 
 async def test_a_candidate_cannot_take_its_zygote_down(make_sandbox: SandboxFactory) -> None:

@@ -27,7 +27,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,6 +54,13 @@ class Zygote:
         self.serve_child = serve
         self.pid_namespace = bool(config.get("pid_namespace"))
         self.scratch = str(config["scratch"])
+        # Read before any candidate runs (none can mount): what cleaning leaves in place, and
+        # the folders that lead to it, as they were.
+        self.kept = _mount_points() | {self.scratch}
+        self.around: dict[str, int] = {}
+        for path in _ancestors(self.kept):
+            with contextlib.suppress(OSError):
+                self.around[path] = os.stat(path).st_mode & 0o7777
         self.libc: ctypes.CDLL | None = None
         with contextlib.suppress(OSError, AttributeError):
             self.libc = ctypes.CDLL(None, use_errno=True)
@@ -127,7 +134,8 @@ class Zygote:
             time.sleep(0.0005)
         try:
             clean = all(
-                _empty(folder, keep=self.scratch) for folder in (self.scratch, "/tmp", "/dev/shm")
+                _empty(folder, self.kept, self.around)
+                for folder in (self.scratch, "/tmp", "/dev/shm")
             )
         except RecursionError:  # a folder nested deeper than this interpreter recurses
             return False
@@ -170,14 +178,65 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _empty(folder: str, keep: str) -> bool:
-    """Remove everything inside ``folder`` but ``keep`` (the scratch mount, which lives under
-    ``/tmp``): True when nothing else is left."""
+def _mount_points() -> frozenset[str]:
+    """Every mount point of the sandbox: the scratch tmpfs and, for a project or interpreter
+    that lives under ``/tmp``, its read-only binds there."""
+    points: set[str] = set()
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+            for line in handle:
+                fields = line.split(" ")
+                if len(fields) > 4:
+                    points.add(_unescape(fields[4]))
+    except OSError:
+        pass
+    return frozenset(points)
+
+
+def _unescape(text: str) -> str:
+    """A mountinfo path: space, tab, newline and backslash are written as octal escapes."""
+    parts = text.split("\\")
+    out = [parts[0]]
+    for part in parts[1:]:
+        code = part[:3]
+        if len(code) == 3 and all(c in "01234567" for c in code):
+            out.append(chr(int(code, 8)) + part[3:])
+        else:
+            out.append("\\" + part)
+    return "".join(out)
+
+
+def _ancestors(paths: Iterable[str]) -> set[str]:
+    """Every folder above the given paths."""
+    found: set[str] = set()
+    for path in paths:
+        parent = os.path.dirname(path)
+        while parent and parent not in found and parent != path:
+            found.add(parent)
+            path, parent = parent, os.path.dirname(parent)
+    return found
+
+
+def _empty(folder: str, kept: frozenset[str], around: dict[str, int]) -> bool:
+    """Remove everything inside ``folder`` but the ``kept`` mount points, emptying the folders
+    ``around`` them that lead there and giving them back their modes: True when nothing else is
+    left."""
+    clean = True
     for name in _listdir(folder):
         path = os.path.join(folder, name)
-        if path != keep:
+        if path in kept:
+            continue
+        if path in around and os.path.isdir(path) and not os.path.islink(path):
+            with contextlib.suppress(OSError):
+                os.chmod(path, around[path])  # a candidate may have locked the way to a bind
+            clean = _empty(path, kept, around) and clean
+        else:
             _remove(path)
-    return all(os.path.join(folder, name) == keep for name in _listdir(folder))
+    for name in _listdir(folder):
+        path = os.path.join(folder, name)
+        if path not in kept and path not in around:
+            return False
+    return clean
 
 
 def _remove(path: str) -> None:
