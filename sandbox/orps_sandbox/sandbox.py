@@ -156,6 +156,8 @@ class _Job:
     fail_fast: bool = False
     """Stop at the first test that does not pass; the rest are ``not_run``."""
     stopped: bool = False
+    report: ExecutionReport | None = None
+    """Made as soon as the job is finished (verdicts only), else when the batch is."""
 
 
 def _job_binds(module: ModuleSpec, tests: Sequence[TestSpec]) -> tuple[str, ...]:
@@ -301,7 +303,7 @@ class Sandbox:
                     worker.kill_now()
                     self._schedule_cleanup(worker)
             raise
-        return [self._report(job) for job in batch]
+        return [job.report or self._report(job) for job in batch]
 
     async def aclose(self) -> None:
         self._closed = True
@@ -352,6 +354,9 @@ class Sandbox:
                 worker, job.worker = job.worker, None
             if worker is not None:  # killed outside the gate: the next candidate starts now
                 await self._dispose(job, worker)
+            # Nothing changes a finished job: its report is made now, while other candidates
+            # run, rather than all at the end, when the workers would wait for the last one.
+            job.report = self._report(job)
 
         await asyncio.gather(*(run(job) for job in batch))
 

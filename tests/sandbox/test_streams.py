@@ -159,3 +159,23 @@ async def test_verdict_runs_flow_without_waiting_for_a_slow_neighbour(
     assert all(r.status is ExecutionStatus.COMPLETED for r in reports), [r.detail for r in reports]
     # every fast candidate finished while the slow one still slept
     assert max(r.wall_s for r in reports[1:]) < reports[0].wall_s + 5
+
+
+async def test_a_verdict_only_candidate_keeps_what_it_printed(make_sandbox: SandboxFactory) -> None:
+    # Verdicts only: a candidate is killed as soon as its results are in (no ``finish``), so
+    # the harness flushes its output before each batch of results. Each report is made as soon
+    # as its candidate is finished, while others still run: it holds that candidate's own output.
+    sandbox = make_sandbox(FAST_LIMITS, workers=2)
+    jobs = [
+        (module(f"print('candidate {k} loaded')\n\ndef f(x):\n    return x\n"), numbered(3))
+        for k in range(6)
+    ]
+    failing = "def f(x):\n    if x == 1:\n        print('about to fail')\n        return -1\n    return x\n"
+    jobs.append((module(failing), numbered(5)))
+    reports = await sandbox.run_many(jobs, measure=False, fail_fast=True)
+    for k, report in enumerate(reports[:-1]):
+        assert report.status is ExecutionStatus.COMPLETED, report.detail
+        assert report.passed == 3
+        assert report.stdout.strip() == f"candidate {k} loaded", report.stdout
+    assert [t.status for t in reports[-1].tests][:2] == [TestStatus.PASSED, TestStatus.FAILED]
+    assert reports[-1].stdout.strip() == "about to fail"

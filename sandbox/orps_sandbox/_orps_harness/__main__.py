@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import linecache
 import marshal
@@ -86,6 +87,20 @@ BATCH_ITEMS = 256
 BATCH_BYTES = 512 * 1024
 _DUMPS = json.dumps
 _MONOTONIC_NS = time.monotonic_ns
+# The process's own output streams, as the harness starts: a candidate may rebind ``sys.stdout``
+# or set attributes on it, but the type's own ``flush`` of these objects runs no candidate code.
+_STREAMS = (sys.stdout, sys.stderr)
+
+
+def flush_output() -> None:
+    """Push what the candidate printed into the pipes the parent reads: a verdict-only
+    candidate is killed once its results are in (no ``finish``), and Python buffers a pipe."""
+    for stream in _STREAMS:
+        with contextlib.suppress(Exception):
+            if isinstance(stream, io.TextIOWrapper):
+                io.TextIOWrapper.flush(stream)
+
+
 Sender = Callable[[Message], None]
 
 
@@ -198,6 +213,7 @@ class ResultBatch:
 
     def flush(self) -> None:
         if self.items:
+            flush_output()  # before the results: the parent may kill the candidate on reading them
             self.send({"ev": "results", "items": self.items, "rss": rusage_peak()})
             self.items = []
             self.size = 0
@@ -229,6 +245,7 @@ class HarnessLoop:
                 self.load(command)
             elif op == "check":
                 self.check(command["indices"], bool(command.get("measure", True)))
+                flush_output()
                 self.send({"ev": "done"})
             elif op == "memory":
                 assert self.runner is not None
@@ -242,8 +259,7 @@ class HarnessLoop:
                 self.send({"ev": "done"})
             else:
                 self.send({"ev": "bye", "rss": rusage_peak()})
-                sys.stdout.flush()
-                sys.stderr.flush()
+                flush_output()
                 os._exit(0)
 
     def load(self, command: Message) -> None:
