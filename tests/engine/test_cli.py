@@ -163,6 +163,43 @@ def test_apply_replaces_only_the_function(project: Path, scripted: ScriptedServe
     assert "Area of a circle of radius r." in text  # docstring kept
 
 
+def test_apply_keeps_the_users_docstring_and_hoists_the_candidates_imports(
+    project: Path, scripted: ScriptedServer
+) -> None:
+    """The model restates the function with a shorter docstring (the user's doctest gone) and an
+    import of its own: --apply writes only its body, as the editor's accept does, and the
+    re-run checks that very text (the doctest needs ``math``, the body ``pi``)."""
+    short = 'from math import pi\n\ndef area(r):\n    """Area."""\n    return pi * r ** 2\n'
+    scripted.load({"programmer": [programmer(short)], "critic": [critic(5)]})
+    args = ("refine", "geo.py::area", "--apply", "--children", "1", "--rounds", "0")
+    proc = run_orps(*args, *_endpoint(scripted), cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "geo.py").read_text() == STUB.replace(
+        "import math\n", "import math\nfrom math import pi\n"
+    ).replace("    raise NotImplementedError\n", "    return pi * r ** 2\n")
+
+
+def test_apply_rechecks_the_text_it_would_write(project: Path, scripted: ScriptedServer) -> None:
+    """The candidate passes only under its own default; written with the user's signature it
+    fails, and the re-run (of the module as it would be written) says so."""
+    stub = 'def scaled(x, k=2):\n    """x times k."""\n    ...\n'
+    (project / "sc.py").write_text(stub)
+    (project / "test_sc.py").write_text(
+        "from sc import scaled\n\n\ndef test_scaled():\n    assert scaled(3) == 9\n"
+    )
+    scripted.load(
+        {
+            "programmer": [programmer("def scaled(x, k=3):\n    return x * k\n")],
+            "critic": [critic(5)],
+        }
+    )
+    args = ("refine", "sc.py::scaled", "--apply", "--children", "1", "--rounds", "0")
+    proc = run_orps(*args, *_endpoint(scripted), cwd=project)
+    assert proc.returncode == 1
+    assert "not applied: the re-run passed 0/1 tests; use --force" in proc.stderr
+    assert (project / "sc.py").read_text() == stub
+
+
 def test_apply_refuses_a_failing_best_candidate(project: Path, scripted: ScriptedServer) -> None:
     scripted.load({"programmer": [programmer(BAD)], "critic": [critic(2)]})
     before = (project / "geo.py").read_bytes()
@@ -339,6 +376,16 @@ def test_generated_tests_are_labelled_and_saved(tmp_path: Path, scripted: Script
         timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+    # It never writes over a file, and says so before searching (no model call is made).
+    before = len(scripted.requests)
+    again = run_orps(*common, "--save-tests", "kept_tests.py", *_endpoint(scripted), cwd=tmp_path)
+    assert again.returncode == 1 and len(scripted.requests) == before
+    assert again.stderr == (
+        "orps: error: kept_tests.py exists; --save-tests writes a new file only"
+        " (remove it or name another)\n"
+    )
+    assert (tmp_path / "kept_tests.py").read_text() == saved
 
     scripted.load({"programmer": [programmer(VOWELS_CODE)], "critic": [critic(4)]})
     before = len(scripted.requests)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from orps.project.discovery import file_specs
+from orps.project.grafting import accepted_source
 from orps.project.target import (
     TargetError,
     apply_to_file,
@@ -79,6 +81,24 @@ def test_splice_reindents_methods_and_keeps_crlf(tmp_path: Path) -> None:
     assert "\n" not in spliced.replace("\r\n", "")
 
 
+def test_a_crlf_method_with_a_blank_line_keeps_its_decorator_and_docstring(tmp_path: Path) -> None:
+    source = (
+        "class Acc:\r\n    @staticmethod\r\n    def total(xs):\r\n"
+        '        """Sum of xs.\r\n\r\n        >>> Acc.total([1, 2])\r\n        3\r\n        """\r\n'
+        "\r\n        return sum(x for x in xs)\r\n"
+    )
+    target = locate_function(source, "Acc.total", tmp_path / "acc.py")
+    assert target.dedented_source.startswith("@staticmethod\ndef total(xs):\n")
+    assert "\r" not in target.dedented_source
+    code = extract_function("def total(xs):\n    return sum(xs)\n", target)
+    assert code is not None
+    assert code.startswith("@staticmethod\ndef total(xs):\n")
+    assert ">>> Acc.total([1, 2])" in code
+    spliced = target.splice(code)
+    assert "\n" not in spliced.replace("\r\n", "")
+    assert spliced.startswith("class Acc:\r\n    @staticmethod\r\n    def total(xs):\r\n")
+
+
 def test_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="no such file"):
         load_target(tmp_path / "missing.py", "f")
@@ -107,13 +127,64 @@ def test_apply_refuses_a_changed_file_and_keeps_bytes(tmp_path: Path) -> None:
     target = load_target(path, "stub")
     stamp = file_fingerprint(path)
     path.write_bytes(MODULE.encode() + b"# edited\n")
+    accepted = accepted_source(target, "def stub(n):\n    return 2 * n\n")
+    assert accepted is not None
     with pytest.raises(TargetError, match="changed since the search began"):
-        apply_to_file(target, "def stub(n):\n    return 2 * n\n", stamp)
+        apply_to_file(target, accepted, stamp)
     assert path.read_bytes() == MODULE.encode() + b"# edited\n"
     path.write_bytes(MODULE.encode())
-    apply_to_file(target, "def stub(n):\n    return 2 * n\n", file_fingerprint(path))
-    text = path.read_text()
-    assert text.replace("def stub(n):\n    return 2 * n\n", "") == MODULE.replace(target.source, "")
+    apply_to_file(target, accepted, file_fingerprint(path))
+    # The user's signature and docstring stay; only the body is the candidate's.
+    assert path.read_text() == MODULE.replace("    ...\n", "    return 2 * n\n")
+    # A write that fails is one line, and the file stays as it was.
+    (tmp_path / ".mod.py.orps-tmp").mkdir()
+    written = path.read_bytes()
+    again = load_target(path, "stub")
+    with pytest.raises(TargetError, match=r"^cannot write .*mod\.py: Is a directory; not applied$"):
+        apply_to_file(again, MODULE, file_fingerprint(path))
+    assert path.read_bytes() == written
+
+
+def test_a_file_with_a_byte_order_mark_is_read_and_written_back_with_it(tmp_path: Path) -> None:
+    """Python runs a file that starts with a UTF-8 BOM; so does orps, and the BOM stays."""
+    path = tmp_path / "mod.py"
+    path.write_bytes(b"\xef\xbb\xbf" + MODULE.encode())
+    tests = tmp_path / "checks.py"
+    tests.write_bytes(b"\xef\xbb\xbffrom mod import stub\n\nassert stub(3) == 6\n")
+    assert [spec.source for spec in file_specs(tests)] == ["assert stub(3) == 6"]
+    target = load_target(path, "stub")
+    assert target.byte_order_mark and target.module_source == MODULE
+    accepted = accepted_source(target, "def stub(n):\n    return 2 * n\n")
+    assert accepted is not None
+    apply_to_file(target, accepted, file_fingerprint(path))
+    assert path.read_bytes() == b"\xef\xbb\xbf" + accepted.encode()
+    plain = tmp_path / "plain.py"
+    plain.write_text(MODULE)
+    assert not load_target(plain, "stub").byte_order_mark
+
+
+def test_accepting_keeps_the_users_text_in_a_crlf_file(tmp_path: Path) -> None:
+    crlf = MODULE.replace("\n", "\r\n").replace(
+        "        return math.pi * r * r",
+        '        """Area."""\r\n\r\n        return math.pi * r * r',
+    )
+    target = locate_function(crlf, "Shape.area", tmp_path / "mod.py")
+    code = extract_function(
+        'from math import tau\n\ndef area(r):\n    """Short."""\n    return tau / 2 * r ** 2\n',
+        target,
+    )
+    assert code is not None
+    accepted = accepted_source(target, code)
+    assert accepted is not None
+    assert "\n" not in accepted.replace("\r\n", "")
+    assert accepted.startswith('"""A module."""\r\nimport math\r\nfrom math import tau\r\n')
+    assert accepted.endswith(
+        "    @staticmethod\r\n    def area(r: float) -> float:\r\n"
+        '        """Area."""\r\n        return tau / 2 * r ** 2\r\n'
+    )
+    again = locate_function(accepted, "Shape.area", tmp_path / "mod.py")
+    assert accepted_source(again, again.dedented_source) is None  # nothing would change
+    assert accepted_source(target, "def area(r):\n    return (\n") is None  # would not parse
 
 
 def test_reply_parsing_and_extraction(tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from lsprotocol import types
 
 from tests.lsp.session import LspSession
+from tests.support.replies import critic, programmer
+from tests.support.scripted_server import ScriptedServer
 
 
 async def test_refine_stub_then_accept_top_candidate(session: LspSession) -> None:
@@ -88,3 +91,31 @@ async def test_accept_command_sends_apply_edit(session: LspSession) -> None:
     )
     assert refused is False
     await session.wait_message("no candidate unknown")
+
+
+async def test_accept_rechecks_the_text_it_would_write(
+    session: LspSession, model: ScriptedServer, workspace: Path
+) -> None:
+    """The candidate passes only under its own default; grafted onto the user's signature it
+    fails: its code action runs ``orps.accept`` instead of carrying the edit, and the re-run
+    before the edit runs the text the edit would make, and refuses it."""
+    stub = 'def scaled(x, k=2):\n    """x times k."""\n    ...\n'
+    (workspace / "sc.py").write_text(stub)
+    (workspace / "test_sc.py").write_text(
+        "from sc import scaled\n\n\ndef test_scaled():\n    assert scaled(3) == 9\n"
+    )
+    candidate = "def scaled(x, k=3):\n    return x * k\n"
+    model.load({"programmer": [programmer(candidate)], "critic": [critic(5)]})
+    uri = session.open("sc.py")
+    result = await session.refine(uri, line=0)
+    top = result["candidates"][0]
+    assert (top["testsPassed"], top["testsTotal"]) == (1, 1)
+
+    # Its code action cannot carry the edit as is: it runs orps.accept, which re-runs it first.
+    (action,) = [a for a in await session.code_actions(uri, line=1) if a.title.startswith("ORPS")]
+    assert action.edit is None and action.command is not None
+    assert action.command.command == "orps.accept"
+    applied = await session.command(action.command.command, *(action.command.arguments or []))
+    assert applied is False
+    await session.wait_message("the re-run passed 0/1 tests where the search saw 1")
+    assert not session.applied_edits

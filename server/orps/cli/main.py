@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument(
         "--save-tests",
         metavar="PATH",
-        help="write the kept generated tests to PATH as a pytest file",
+        help="write the kept generated tests to PATH, a new pytest file (never over a file)",
     )
     add_search_options(refine)
     add_model_options(refine)

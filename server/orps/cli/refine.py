@@ -10,6 +10,7 @@ from pathlib import Path
 from orps.cli.options import EXIT_OK, fail, settings_from_args
 from orps.cli.view import TerminalView
 from orps.project.discovery import discover_tests
+from orps.project.grafting import accepted_source
 from orps.project.target import (
     FunctionTarget,
     apply_to_file,
@@ -28,6 +29,8 @@ async def run_refine(args: argparse.Namespace) -> int:
     path, qualname = parse_target_spec(args.target)
     target = load_target(path, qualname)
     fingerprint = file_fingerprint(target.path)
+    if args.save_tests and (problem := save_path_problem(Path(args.save_tests))):
+        return fail(problem)  # before the search, so that no search is lost to it
     visible = discover_tests(target, args.tests)
     view = TerminalView(enabled=not args.json, show=args.show)
     result: SearchResult | None = None
@@ -49,14 +52,20 @@ async def run_refine(args: argparse.Namespace) -> int:
         chosen = choose_for_apply(result, force=args.force)
         if isinstance(chosen, str):
             return fail(chosen)
+        accepted = accepted_source(target, chosen.code)
+        if accepted is None:
+            return fail(
+                f"not applied: accepting candidate #{chosen.rank} would leave "
+                f"{target.path.name} unchanged or unparseable"
+            )
         async with make_sandbox(settings) as sandbox:
             verdict = await verify_for_apply(
-                target, visible.tests, chosen.code, sandbox, flags=chosen.flags
+                target, visible.tests, chosen.code, sandbox, flags=chosen.flags, accepted=accepted
             )
         if not verdict.allowed and not (verdict.forceable and args.force):
             suffix = "; use --force" if verdict.forceable else ""
             return fail(f"not applied: {verdict.reason}{suffix}")
-        apply_to_file(target, chosen.code, fingerprint)
+        apply_to_file(target, accepted, fingerprint)
         if not args.json:
             print(f"applied candidate #{chosen.rank} to {target.path}", file=sys.stderr)
     return EXIT_OK
@@ -69,11 +78,24 @@ def save_tests(target: FunctionTarget, result: SearchResult, path: Path) -> int:
         print("orps: no generated test was kept: nothing saved", file=sys.stderr)
         return EXIT_OK
     try:
-        path.write_text(pytest_file(target, kept, result.generated_imports), encoding="utf-8")
+        with path.open("x", encoding="utf-8") as file:  # never over a file
+            file.write(pytest_file(target, kept, result.generated_imports))
+    except FileExistsError:
+        return fail(f"{path} appeared during the search; the generated tests were not saved")
     except OSError as exc:
         return fail(f"cannot write {path}: {exc.strerror or exc}")
     print(f"saved {len(kept)} generated test(s) to {path}", file=sys.stderr)
     return EXIT_OK
+
+
+def save_path_problem(path: Path) -> str | None:
+    """Why ``--save-tests PATH`` cannot be written, checked before the search: it never writes
+    over an existing file (it may be the user's own tests, or the saved ones they edited)."""
+    if path.exists():
+        return f"{path} exists; --save-tests writes a new file only (remove it or name another)"
+    if not path.parent.is_dir():
+        return f"cannot write {path}: no directory {path.parent}"
+    return None
 
 
 def choose_for_apply(result: SearchResult, *, force: bool) -> CandidateSummary | str:

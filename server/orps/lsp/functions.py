@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from orps.lsp.grafting import graft_edits
+from orps.project.grafting import LineEdit, graft_edits, grafted_as_tested
 from orps.project.target import (
     FunctionTarget,
     TargetError,
@@ -218,12 +218,13 @@ def accept_edits(source: str, qualname: str, code: str, path: Path) -> list[type
     node = find_function_node(module, qualname)
     if node is None:
         return None
-    edits = graft_edits(source, module, node, code)
-    if edits is None:
+    grafted = graft_edits(source, module, node, code)
+    if grafted is None:
         if syntax_error(source) is not None:
             return None
         whole = replacement_edit(source, qualname, code, path)
         return [whole] if whole is not None else None
+    edits = [text_edit(source, edit) for edit in grafted]
     result = apply_text_edits(source, edits)
     if result == source:
         return None
@@ -235,6 +236,28 @@ def accept_edits(source: str, qualname: str, code: str, path: Path) -> list[type
         if find_function_node(new_module, qualname) is None:
             return None
     return edits
+
+
+def accepted_as_tested(source: str, qualname: str, code: str) -> bool:
+    """Whether ``accept_edits`` puts the candidate's body under the call shape it was tested
+    under (``grafted_as_tested``); a whole-function replacement always does."""
+    node = find_function_node(tolerant_module(source), qualname)
+    return node is None or grafted_as_tested(node, code)
+
+
+def text_edit(source: str, edit: LineEdit) -> types.TextEdit:
+    """The LSP edit of a line edit: whole lines, to the end of the text when the last line
+    has no newline."""
+    lines = split_lines(source)
+
+    def position(index: int) -> types.Position:
+        if index < len(lines) or not lines or lines[-1].endswith("\n"):
+            return types.Position(line=index, character=0)
+        return types.Position(line=len(lines) - 1, character=utf16_length(lines[-1]))
+
+    return types.TextEdit(
+        range=types.Range(start=position(edit.start), end=position(edit.end)), new_text=edit.text
+    )
 
 
 def apply_text_edits(source: str, edits: list[types.TextEdit]) -> str:

@@ -15,6 +15,7 @@ from lsprotocol import types
 from orps.lsp.functions import (
     FunctionSpan,
     accept_edits,
+    accepted_as_tested,
     signature_range,
     span_at,
     span_range,
@@ -207,13 +208,25 @@ def code_actions(
             edits = accept_edits(source, span.qualname, candidate.code, path)
             if edits is None:
                 continue
+            arguments = {"uri": uri, "name": span.qualname, "candidateId": candidate.id}
+            title = action_title(candidate, baseline)
+            if accepted_as_tested(source, span.qualname, candidate.code):
+                edit, command = workspace_edit(edits), None
+            else:
+                # The user's signature differs from the one the body passed under (a default,
+                # a kind): the text is re-run first, by ``orps.accept``.
+                edit, command = (
+                    None,
+                    types.Command(title=title, command=ACCEPT_COMMAND, arguments=[arguments]),
+                )
             actions.append(
                 types.CodeAction(
-                    title=action_title(candidate, baseline),
+                    title=title,
                     kind=types.CodeActionKind.RefactorRewrite,
                     is_preferred=candidate.preferred or None,
-                    edit=workspace_edit(edits),
-                    data={"uri": uri, "name": span.qualname, "candidateId": candidate.id},
+                    edit=edit,
+                    command=command,
+                    data=arguments,
                 )
             )
     if payload is not None and (save := save_tests_action(path, payload)) is not None:

@@ -224,10 +224,17 @@ class Refinements:
                     self._start_retest(record)
 
     async def verify_accept(
-        self, key: FunctionKey, code: str, flags: list[str], passed_before: int, path: Path
+        self,
+        key: FunctionKey,
+        code: str,
+        flags: list[str],
+        passed_before: int,
+        path: Path,
+        accepted: str | None = None,
     ) -> str:
         """Re-run a candidate in a fresh worker before the editor writes it; why not ("" = ok).
 
+        ``accepted``: the document's text once the edit is made (what runs, when given).
         Integrity flags always refuse; otherwise the re-run must pass at least as many tests as
         the search saw the candidate pass.
         """
@@ -255,7 +262,7 @@ class Refinements:
                     target = locate(source, key.qualname, record.target.path)
         sandbox = await asyncio.to_thread(make_sandbox, record.settings)
         async with sandbox:
-            verdict = await verify_for_apply(target, tests, code, sandbox, flags)
+            verdict = await verify_for_apply(target, tests, code, sandbox, flags, accepted)
         if verdict.allowed:
             return ""
         if not verdict.forceable or verdict.report is None:

@@ -39,6 +39,7 @@ from orps.lsp.configuration import SECTION, resolve_settings
 from orps.lsp.functions import (
     DocumentError,
     accept_edits,
+    apply_text_edits,
     parse_module,
     span_at,
     span_named,
@@ -353,6 +354,7 @@ class OrpsLanguageServer(LanguageServer):
             list(candidate.flags),
             candidate.tests_passed,
             path,
+            accepted=apply_text_edits(document.source, edits),
         )
         if refusal:
             return Refused(f"candidate {candidate.id} not applied: {refusal}")

@@ -164,7 +164,7 @@ def expand_test_paths(paths: Sequence[Path]) -> list[Path]:
 def file_specs(path: Path) -> list[TestSpec]:
     """The tests of one file: pytest items, or else its top-level asserts."""
     try:
-        source = path.read_bytes().decode("utf-8")
+        source = path.read_bytes().decode("utf-8-sig")  # a BOM is no text
         tree = ast.parse(source, filename=str(path))
     except (UnicodeDecodeError, OSError) as exc:
         raise TestDiscoveryError(f"cannot read tests file {path}: {exc}") from None
@@ -209,7 +209,7 @@ def file_specs(path: Path) -> list[TestSpec]:
 def import_statements(path: Path) -> str:
     """The file's top-level import statements as source, for an import check."""
     try:
-        source = path.read_bytes().decode("utf-8")
+        source = path.read_bytes().decode("utf-8-sig")  # a BOM is no text
         tree = ast.parse(source)
     except (UnicodeDecodeError, OSError, SyntaxError):
         return ""

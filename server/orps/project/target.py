@@ -1,18 +1,21 @@
 """The function being refined: finding it in its module, splicing candidates in, applying one.
 
 A target is named ``path/to/module.py::function`` or ``path/to/module.py::Class.method``. Its
-text is the whole lines from its first decorator to its last statement; a candidate replaces
-exactly those lines, re-indented to the original's indentation, and every other byte of the
-file stays as it was.
+text is the whole lines from its first decorator to its last statement; a candidate under test
+replaces exactly those lines, re-indented to the original's indentation, and every other byte of
+the file stays as it was. Accepting one into the file keeps more of the user's text
+(``grafting``).
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
+import contextlib
 import hashlib
 import os
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -36,6 +39,9 @@ class FunctionTarget:
     docstring: str | None
     module_name: str
     search_paths: tuple[str, ...] = field(default_factory=tuple)
+    byte_order_mark: bool = False
+    """The file starts with a UTF-8 byte order mark (not part of ``module_source``; written
+    back in front of it)."""
 
     @property
     def name(self) -> str:
@@ -53,7 +59,9 @@ class FunctionTarget:
 
     @property
     def dedented_source(self) -> str:
-        return textwrap.dedent(self.source)
+        """The function's text unindented, its lines ending in "\\n" whatever the file uses
+        (``textwrap.dedent`` takes a blank "\\r\\n" line for one without indentation)."""
+        return textwrap.dedent(self.source.replace("\r\n", "\n"))
 
     def splice(self, function_code: str) -> str:
         """The module source with the function replaced by ``function_code`` (unindented)."""
@@ -84,12 +92,16 @@ def load_target(path: Path, qualname: str) -> FunctionTarget:
     if path.is_dir():
         raise TargetError(f"{path} is a directory, not a Python file")
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise TargetError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise TargetError(f"cannot read {path}: {exc.strerror}") from None
-    return locate_function(text, qualname, path.resolve())
+    target = locate_function(text, qualname, path.resolve())
+    if data.startswith(codecs.BOM_UTF8):
+        target = replace(target, byte_order_mark=True)
+    return target
 
 
 def locate_function(source: str, qualname: str, path: Path) -> FunctionTarget:
@@ -231,16 +243,23 @@ def file_fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def apply_to_file(target: FunctionTarget, function_code: str, expected_fingerprint: str) -> None:
-    """Replace the function in its file, atomically, if the file is as it was when read."""
+def apply_to_file(target: FunctionTarget, new_source: str, expected_fingerprint: str) -> None:
+    """Write ``new_source`` (the module with a candidate accepted: ``accepted_source``) over the
+    target's file, atomically, if the file is as it was when read."""
     if not target.path.exists():
         raise TargetError(f"{target.path} no longer exists")
     current = target.path.read_bytes()
     if hashlib.sha256(current).hexdigest() != expected_fingerprint:
         raise TargetError(f"{target.path.name} changed since the search began; not applied")
-    new_source = target.splice(function_code)
     ast.parse(new_source)  # never write a file that no longer parses
     tmp = target.path.with_name(f".{target.path.name}.orps-tmp")
-    tmp.write_bytes(new_source.encode("utf-8"))
-    os.chmod(tmp, target.path.stat().st_mode & 0o7777)
-    os.replace(tmp, target.path)
+    try:
+        tmp.write_bytes((codecs.BOM_UTF8 if target.byte_order_mark else b"") + new_source.encode())
+        os.chmod(tmp, target.path.stat().st_mode & 0o7777)
+        os.replace(tmp, target.path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise TargetError(
+            f"cannot write {target.path}: {exc.strerror or exc}; not applied"
+        ) from None

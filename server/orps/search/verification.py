@@ -35,12 +35,18 @@ async def verify_for_apply(
     code: str,
     sandbox: Sandbox,
     flags: Sequence[str] = (),
+    accepted: str | None = None,
 ) -> ApplyVerdict:
-    """Re-run ``code`` in a fresh worker and judge whether it may be written."""
+    """Re-run ``code`` in a fresh worker and judge whether it may be written. ``accepted``: the
+    module text that would be written (``accepted_source``), run instead of ``code`` spliced
+    into the module, so that what is checked is what lands in the file."""
     reasons = [*flags, *screen(code).reasons]
     if reasons:
         return ApplyVerdict(False, f"the candidate is flagged: {reasons[0]}")
-    report = await sandbox.run(module_spec(target, code), list(tests))
+    spec = module_spec(target, code)
+    if accepted is not None:
+        spec = spec.model_copy(update={"source": accepted})
+    report = await sandbox.run(spec, list(tests))
     if report.flagged:
         first = report.flags[0] if report.flags else str(report.status)
         return ApplyVerdict(False, f"the re-run flagged the candidate: {first}", report=report)

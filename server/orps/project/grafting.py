@@ -8,8 +8,11 @@ its body. Accepting replaces only the body (from the line after the user's docst
 the ``def`` line's colon, to the function's last line) and inserts the candidate's top-level
 imports after the module's last leading import, unless the module already binds those names the
 same way. An import whose name the module binds differently stays in the body. Everything is
-pure text in, ``TextEdit`` out; ``None`` when the function's shape does not allow a graft (a
-body on the ``def`` line), so the caller can fall back to replacing the whole function.
+pure text in, line edits out (``LineEdit``, which the language server turns into ``TextEdit``s
+and ``orps refine --apply`` applies to the file); ``graft_edits`` gives ``None`` when the
+function's shape does not allow a graft (a body on the ``def`` line), and ``accepted_source``
+then replaces the whole function. Both front ends accept a candidate the same way, and what is
+verified before writing is the module text these edits make.
 """
 
 from __future__ import annotations
@@ -20,11 +23,26 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 
-from lsprotocol import types
-
-from orps.project.target import FunctionNode, split_lines
+from orps.project.target import FunctionNode, FunctionTarget, find_function_node, split_lines
 
 Binding = tuple[str, str, str]  # (module, imported name, bound name); module "" for ``import x``
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """Replace ``split_lines(source)[start:end]`` by ``text`` (an insertion when equal)."""
+
+    start: int
+    end: int
+    text: str
+
+
+def apply_line_edits(source: str, edits: list[LineEdit]) -> str:
+    """``source`` with non-overlapping line edits, all given against it, applied."""
+    lines = split_lines(source)
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        lines[edit.start : edit.end] = [edit.text]
+    return "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -129,9 +147,40 @@ def parameter_names(function: FunctionNode) -> list[str]:
     return names
 
 
+def call_shape(function: FunctionNode) -> tuple[object, ...]:
+    """What a caller meets of a function: ``async`` or not, its parameters' kinds, names and
+    defaults (annotations left out: what the body computes does not depend on them)."""
+    arguments = function.args
+    return (
+        isinstance(function, ast.AsyncFunctionDef),
+        [a.arg for a in arguments.posonlyargs],
+        [a.arg for a in arguments.args],
+        arguments.vararg.arg if arguments.vararg else None,
+        [a.arg for a in arguments.kwonlyargs],
+        arguments.kwarg.arg if arguments.kwarg else None,
+        [ast.dump(d) for d in arguments.defaults],
+        [ast.dump(d) if d is not None else None for d in arguments.kw_defaults],
+    )
+
+
+def grafted_as_tested(user: FunctionNode, code: str) -> bool:
+    """Whether the grafted body keeps the call shape it was tested under: the user's signature
+    matches the candidate's in everything but annotations, or the candidate's own is used (its
+    parameters are named otherwise). When not (a default or a kind differs), the text accepting
+    it must be run again before it is written."""
+    function = candidate_function(code, user.name)
+    if function is None:
+        return False
+    if parameter_names(function) != parameter_names(user):
+        return True
+    return call_shape(function) == call_shape(user)
+
+
 def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -> Graft | None:
-    """The candidate's body re-indented to ``body_indent``, and the imports to hoist; None when
-    the candidate does not parse or names its parameters otherwise than ``user`` does."""
+    """The candidate's body re-indented to ``body_indent``, and the imports to hoist; with the
+    candidate's own signature when it names its parameters otherwise than ``user`` does (its
+    body only fits that one). None when the candidate does not parse or its body starts on its
+    ``def`` line."""
     function = candidate_function(code, user.name)
     if function is None:
         return None
@@ -212,7 +261,7 @@ def import_insertion(source: str, module: ast.Module) -> tuple[int, bool]:
 
 def graft_edits(
     source: str, module: ast.Module, node: FunctionNode, code: str
-) -> list[types.TextEdit] | None:
+) -> list[LineEdit] | None:
     """The edits accepting ``code`` into ``node`` of ``source``: hoisted imports, then the body.
 
     None when the user's function has no separate body lines (the caller replaces it whole).
@@ -220,7 +269,7 @@ def graft_edits(
     lines = split_lines(source)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
     end = node.end_lineno or node.lineno
-    function_text = textwrap.dedent("".join(lines[start:end]))
+    function_text = textwrap.dedent("".join(lines[start:end]).replace("\r\n", "\n"))
     relative = body_start_line(function_text, node)
     if relative is None:
         return None
@@ -254,7 +303,7 @@ def graft_edits(
         body_from = node.lineno - 1
     if end == len(lines) and lines and not lines[-1].endswith("\n"):
         body = body[: -len(newline)]
-    edits: list[types.TextEdit] = []
+    edits: list[LineEdit] = []
     if grafted.imports:
         at, has_imports = import_insertion(source, module)
         text = "".join(f"{line}{newline}" for line in grafted.imports)
@@ -262,19 +311,32 @@ def graft_edits(
             text = (newline if at else "") + text + newline
         if at >= len(lines) and lines and not lines[-1].endswith("\n"):
             text = newline + text
-        position = types.Position(line=at, character=0)
-        edits.append(types.TextEdit(range=types.Range(start=position, end=position), new_text=text))
-    edits.append(
-        types.TextEdit(
-            range=types.Range(
-                start=types.Position(line=body_from, character=0),
-                end=types.Position(line=end, character=0)
-                if end < len(lines) or (lines and lines[-1].endswith("\n"))
-                else types.Position(
-                    line=end - 1, character=len(lines[-1].encode("utf-16-le")) // 2
-                ),
-            ),
-            new_text=body,
-        )
-    )
+        edits.append(LineEdit(at, at, text))
+    edits.append(LineEdit(body_from, end, body))
     return edits
+
+
+def accepted_source(target: FunctionTarget, code: str) -> str | None:
+    """The module text once ``code`` is accepted for ``target``: its body grafted onto the
+    user's signature and docstring, its imports hoisted (``graft_edits``), or the whole function
+    replaced when the function's shape allows no graft. None when nothing would change or the
+    result would not parse."""
+    source = target.module_source
+    if not code.strip():
+        return None
+    try:
+        module = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    node = find_function_node(module, target.qualname)
+    if node is None:
+        return None
+    edits = graft_edits(source, module, node, code)
+    result = apply_line_edits(source, edits) if edits is not None else target.splice(code)
+    if result == source:
+        return None
+    try:
+        ast.parse(result)
+    except (SyntaxError, ValueError):
+        return None
+    return result
