@@ -250,7 +250,18 @@ def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer)
     )
     _one_line_error(
         run_orps("refine", "geo.py::area", "--tests", "test_broken.py", *ep, cwd=project),
-        "fails to import",
+        "test_broken.py fails to import: ModuleNotFoundError: No module named"
+        " 'no_such_module_anywhere'",
+    )
+    (project / "n.txt").write_text("3\n")
+    (project / "needs.py").write_text(
+        'from pathlib import Path\n\nN = int(Path("n.txt").read_text())\n\n\ndef f():\n    ...\n'
+    )
+    (project / "test_needs.py").write_text("from needs import f\n\n\ndef test_f():\n    f()\n")
+    _one_line_error(
+        run_orps("refine", "needs.py::f", *ep, cwd=project),
+        "the module needs fails to import: FileNotFoundError: [Errno 2] No such file or"
+        " directory: 'n.txt' (in the sandbox the working directory is an empty scratch directory",
     )
     scripted.load({"programmer": [programmer(GOOD)], "critic": [critic(4)], "api_key": "right"})
     _one_line_error(

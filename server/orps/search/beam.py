@@ -72,7 +72,15 @@ from orps.search.scaling import (
     scalable,
 )
 from orps.search.scoring import apply_report, rank, rescore, select_beam, summarize
-from orps_sandbox import ExecutionReport, ModuleSpec, Sandbox, TestKind, TestSpec, TestStatus
+from orps_sandbox import (
+    ExecutionReport,
+    ExecutionStatus,
+    ModuleSpec,
+    Sandbox,
+    TestKind,
+    TestSpec,
+    TestStatus,
+)
 
 FINAL_REMEASURE = 6  # how many top candidates are measured again side by side at the end
 EMPTY_ROUND_RETRIES = 2  # times a round that produced no usable child is asked again
@@ -160,15 +168,28 @@ async def check_test_imports(
     if not checks:
         return
     [report] = await sandbox.run_many([(module_spec(target, target.dedented_source), checks)])
+    if report.status == ExecutionStatus.IMPORT_ERROR:
+        # The module itself, before any test file: every file would fail with it.
+        reason = summary_line(report.detail).removeprefix("module failed to import: ")
+        if reason.startswith("FileNotFoundError"):
+            reason += (
+                " (in the sandbox the working directory is an empty scratch directory:"
+                " read the project's files by a path built from __file__)"
+            )
+        raise TestDiscoveryError(f"the module {target.module_name} fails to import: {reason}")
     for result in report.tests:
         if result.status is not TestStatus.PASSED:
-            detail = result.detail.strip().splitlines()
-            reason = detail[-1] if detail else str(result.status)
+            reason = summary_line(result.detail) or str(result.status)
             raise TestDiscoveryError(f"tests file {result.id} fails to import: {reason}")
-    if report.status not in ("completed",):
+    if report.status != ExecutionStatus.COMPLETED:
         raise TestDiscoveryError(
             f"the module {target.module_name} fails to import: {report.detail.strip()[:300]}"
         )
+
+
+def summary_line(detail: str) -> str:
+    """A failure's first line ("ImportError: ..."): the traceback's frames follow it."""
+    return next((line.strip() for line in detail.splitlines() if line.strip()), "")[:300]
 
 
 @dataclass
@@ -465,8 +486,8 @@ class Search:
             )
             result = report.tests[0] if report.tests else None
             if result is None or result.status is not TestStatus.PASSED:
-                detail = (result.detail if result else report.detail).strip().splitlines()
-                suite.drop_all(f"fails to import: {detail[-1] if detail else 'error'}")
+                reason = summary_line(result.detail if result else report.detail)
+                suite.drop_all(f"fails to import: {reason or 'error'}")
         kept = len(suite.runnable())
         self._report_progress(f"{kept} of {len(suite.tests)} generated test(s) in use")
 
