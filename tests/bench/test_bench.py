@@ -317,3 +317,13 @@ def test_generated_tests_setting_runs_beside_the_usual_one(
     assert blind, "the generated-tests setting shows the programmer no visible test"
     report = (tmp_path / "report.md").read_text()
     assert "| mbpp | orps | 6 |" in report and "| mbpp | orps-generated | 6 |" in report
+
+
+def test_an_unusable_results_directory_is_one_line_error(
+    server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "results"
+    assert bench(server, out, "--limit", "1") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"orps: error: cannot create the results directory {out}: Not a directory"]

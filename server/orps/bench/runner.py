@@ -56,7 +56,12 @@ class ResultsStore:
 
     def __init__(self, out_dir: Path, settings: RunSettings, command: str) -> None:
         self.path = out_dir / RESULTS_FILE
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(
+                f"cannot create the results directory {out_dir}: {exc.strerror or exc}"
+            ) from None
         if self.path.exists():
             try:
                 self.run = BenchRun.model_validate_json(self.path.read_text(encoding="utf-8"))

@@ -141,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             sys.stdout = open(os.devnull, "w")
         return EXIT_ERROR
+    except OSError as exc:  # a file or directory the command could not use, as one line
+        where = f": {exc.filename}" if exc.filename else ""
+        return fail(f"{exc.strerror or exc}{where}")
 
 
 def run() -> None:
