@@ -93,3 +93,10 @@ def test_a_syntax_error_elsewhere_does_not_stop_an_accept() -> None:
     broken = MODULE + "\n\ndef half_typed(:\n    pass\n"
     text = accepted(broken, "top_k", CANDIDATE)
     assert "Counter(items).most_common(k)" in text and text.endswith("def half_typed(:\n    pass\n")
+
+
+def test_a_crlf_document_stays_crlf_through_a_graft() -> None:
+    crlf = MODULE.replace("\n", "\r\n")
+    text = accepted(crlf, "top_k", CANDIDATE)
+    assert "\n" not in text.replace("\r\n", "")
+    assert text == accepted(MODULE, "top_k", CANDIDATE).replace("\n", "\r\n")
