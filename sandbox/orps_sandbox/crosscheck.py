@@ -45,6 +45,12 @@ COMPILE_NS_PER_CHAR = 1_000
 doubled (a 7 MB expected value the harness must build itself costs it seconds)."""
 CHECK_SLACK_NS = 100_000_000
 """Room for a single run (a check): event-loop latency while other jobs run, judging, encoding."""
+VALUE_NS_PER_BYTE = 400
+"""What the harness may spend off its clock per byte of a value it sends the parent to judge
+(its JSON text, counted by the parent as it arrives): walking the value (a nested one costs up
+to about 160 ns a byte here), writing its text and the pipe, doubled for a busy machine. The
+bytes are real, and a test timed by its first run alone is never reported below half the
+parent's own figure for it (``Sandbox._figures``), so this room cannot lower a ranking."""
 
 
 class CommandClock:
@@ -169,11 +175,16 @@ def check_first_run(
     kernel_cpu_ns: int | None,
     records: int = 1,
     text_chars: int = 0,
+    value_bytes: int = 0,
 ) -> str | None:
     """Correctness runs (one test, or a group in a stream) against the parent's clocks;
-    ``text_chars`` is the size of the tests' text, which the harness compiles off its clock."""
+    ``text_chars`` is the size of the tests' text, which the harness compiles off its clock,
+    ``value_bytes`` that of the values it sent to be judged, which it encodes off its clock."""
     slack = (
-        CHECK_SLACK_NS + (records - 1) * PER_RECORD_ALLOWANCE_NS + text_chars * COMPILE_NS_PER_CHAR
+        CHECK_SLACK_NS
+        + (records - 1) * PER_RECORD_ALLOWANCE_NS
+        + text_chars * COMPILE_NS_PER_CHAR
+        + value_bytes * VALUE_NS_PER_BYTE
     )
     if elapsed_ns - wall_ns > slack and wall_ns < elapsed_ns / 2:
         what = "a run" if records == 1 else f"{records} runs"

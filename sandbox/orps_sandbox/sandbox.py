@@ -119,6 +119,16 @@ _PoolKey = tuple[tuple[str, ...], bool]
 """Warm workers are interchangeable when their extra binds and pytest pre-import match."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A streamed test's first run, as the child reported it, until its group is checked."""
+
+    index: int
+    wall_ns: int
+    cpu_ns: int
+    value_bytes: int
+
+
 @dataclass
 class _Job:
     """Everything learnt so far about one candidate of a batch."""
@@ -529,7 +539,7 @@ class Sandbox:
         """
         pending = collections.deque(indices)
         clock = StreamClock(worker, self._watch)
-        group: list[tuple[int, int, int]] = []  # (index, child wall, child CPU) not judged yet
+        group: list[_Run] = []  # the first runs not yet held to the parent's clocks
         timeout = self.limits.test_timeout_s + (0.0 if job.measure else FLUSH_S)
         chunks: list[str] = []
         try:
@@ -558,7 +568,7 @@ class Sandbox:
                     passed, detail = self._reader.judge_match(test)
                     status = TestStatus.PASSED if passed else TestStatus.FAILED
                     self._store(job, index, status, detail, record, record.rss)
-                    if await self._took(job, pending, group, index, passed, record):
+                    if await self._took(job, pending, group, index, passed, record, record.length):
                         return None
                     if not pending or not worker.buffered():
                         self._judge_group(job, group, clock)
@@ -589,7 +599,8 @@ class Sandbox:
                     chunks = []
                     index = pending.popleft()
                     passed = self._verdict(job, index, item, verdict, record.rss)
-                    if await self._took(job, pending, group, index, passed, item):
+                    sent = len(verdict.actual) + len(verdict.expected or "") if verdict else 0
+                    if await self._took(job, pending, group, index, passed, item, sent):
                         return None
                 if not pending or not worker.buffered():
                     self._judge_group(job, group, clock)
@@ -636,40 +647,41 @@ class Sandbox:
         self,
         job: _Job,
         pending: collections.deque[int],
-        group: list[tuple[int, int, int]],
+        group: list[_Run],
         index: int,
         passed: bool,
         record: Result | ResultItem | Digest,
+        value_bytes: int,
     ) -> bool:
         """A streamed test has its verdict: it joins the group its clocks are held to; True
-        when fail-fast ends the candidate here."""
-        group.append((index, record.wall_ns or 0, record.cpu_ns or 0))
+        when fail-fast ends the candidate here. ``value_bytes``: the text of the value it sent
+        to be judged (or offered by its digest), which the harness made off its clock."""
+        group.append(_Run(index, record.wall_ns or 0, record.cpu_ns or 0, value_bytes))
         if job.fail_fast and not passed:
             self._stop_here(job, pending, index)
             await self._retire(job)
             return True
         return False
 
-    def _judge_group(
-        self, job: _Job, group: list[tuple[int, int, int]], clock: StreamClock
-    ) -> None:
+    def _judge_group(self, job: _Job, group: list[_Run], clock: StreamClock) -> None:
         """Hold a group of streamed first runs to the parent's clocks; plan the passing ones' timing."""
         elapsed, kernel_cpu = clock.lap()
-        wall = sum(w for _, w, _ in group)
-        cpu = sum(c for _, _, c in group)
-        for index, child_wall, _ in group:
-            share = elapsed if len(group) == 1 else elapsed * child_wall // max(wall, 1)
-            job.first_elapsed[index] = share
-        chars = sum(_text_chars(job.tests[index]) for index, _, _ in group)
-        reason = check_first_run(wall, cpu, elapsed, kernel_cpu, len(group), chars)
+        wall = sum(run.wall_ns for run in group)
+        cpu = sum(run.cpu_ns for run in group)
+        for run in group:
+            share = elapsed if len(group) == 1 else elapsed * run.wall_ns // max(wall, 1)
+            job.first_elapsed[run.index] = share
+        chars = sum(_text_chars(job.tests[run.index]) for run in group)
+        sent = sum(run.value_bytes for run in group)
+        reason = check_first_run(wall, cpu, elapsed, kernel_cpu, len(group), chars, sent)
         if reason is not None:
-            self._tampered(job, group[-1][0], reason)
+            self._tampered(job, group[-1].index, reason)
             return
         if not job.measure or job.tampered:
             return
-        for index, _, _ in group:
-            if index in job.first:
-                self._plan(job, index, job.first_elapsed[index])
+        for run in group:
+            if run.index in job.first:
+                self._plan(job, run.index, job.first_elapsed[run.index])
 
     def _plan(self, job: _Job, index: int, elapsed_ns: int) -> None:
         # Capped by the parent's figure too, so a child that under-reports its first run cannot

@@ -59,6 +59,8 @@ def decode(data: Any, depth: int = 0) -> Any:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
+"""What ``json.loads`` makes of JSON's scalars (exactly these types)."""
 
 
 def _decode(data: Any, depth: int) -> Any:
@@ -67,11 +69,15 @@ def _decode(data: Any, depth: int) -> Any:
     if isinstance(data, _PLAIN):  # JSON's own: a str, int, finite float, bool or null
         return data
     if isinstance(data, list):
+        if set(map(type, data)) <= _PLAIN_TYPES:  # the commonest value: nothing to decode
+            return data
         return [_decode(item, depth + 1) for item in data]
     if not isinstance(data, dict) or len(data) != 1:
         raise ValueError("malformed value")
     ((tag, payload),) = data.items()
     if tag in _SEQUENCES and isinstance(payload, list):
+        if set(map(type, payload)) <= _PLAIN_TYPES:
+            return _SEQUENCES[tag](payload)
         return _SEQUENCES[tag](_decode(item, depth + 1) for item in payload)
     if tag == "dict" and isinstance(payload, list):
         result: dict[Any, Any] = {}

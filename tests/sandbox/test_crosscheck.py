@@ -43,3 +43,11 @@ def test_first_run() -> None:
     assert check_first_run(300 * MS, 290 * MS, 320 * MS, 295 * MS) is None
     assert check_first_run(100, 100, 400 * MS, 10 * MS) is not None
     assert check_first_run(100, 100, 20 * MS, 395 * MS) is not None
+
+
+def test_the_values_a_first_run_sent_buy_room_for_encoding_them() -> None:
+    # 6 MB of a value's text sent to be judged, encoded off the child's clock in 480 ms
+    assert check_first_run(MS, MS, 480 * MS, 470 * MS, value_bytes=6_000_000) is None
+    assert check_first_run(MS, MS, 480 * MS, 470 * MS) is not None
+    # the room is per byte: a few bytes do not hide a second
+    assert check_first_run(MS, MS, 1_000 * MS, 990 * MS, value_bytes=1_000) is not None

@@ -443,3 +443,25 @@ async def test_a_flagged_candidate_is_never_ranked_first(sandbox: Sandbox) -> No
         candidates.append(candidate)
     assert candidates[1].flagged and not candidates[0].flagged
     assert [c.id for c in rank(candidates)] == ["clean", "flagged"]
+
+
+async def test_honest_large_values_are_not_timing_tampered(make_sandbox: SandboxFactory) -> None:
+    """Returning millions of items is honest: what the harness does with such a value off its
+    clock (comparing it, encoding what it sends, showing it in a failure) is not test time it
+    hides. Each of these was flagged before: a wrong candidate by 1.1-1.6 s of encoding a value
+    it could not send and writing out its whole repr, a right one by its timing runs comparing
+    two lists of 2,000,000 items in Python."""
+    sandbox = make_sandbox(
+        Limits(test_timeout_s=5.0, total_timeout_s=60.0, memory_mb=1024), isolation="bubblewrap"
+    )
+    source = "def f(n):\n    return [0] * n\n"
+    tests = [
+        check("right", "assert f(2_000_000) == [0] * 2_000_000"),
+        example("too-large-to-send", "f(10_000_000)", "6\n"),
+        example("sent-to-be-judged", "f(2_000_000)", "6\n"),
+    ]
+    [report] = await sandbox.run_many([(module(source), tests)])
+    assert report.status == "completed" and not report.flags, report.flags
+    statuses = [t.status for t in report.tests]
+    assert statuses == [TestStatus.PASSED, TestStatus.FAILED, TestStatus.FAILED]
+    assert report.tests[1].detail.startswith("f(10_000_000) returned [0, 0, 0,")

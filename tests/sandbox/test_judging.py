@@ -233,3 +233,21 @@ def test_compare_runtime_rule() -> None:
     assert compare_runtime(100, 30, 150, 30) == 0  # within combined noise
     assert compare_runtime(100, 0, 103, 0) == 0  # under the 5 % floor
     assert faster(100, 1, 200, 1) is True and faster(100, 50, 120, 50) is None
+
+
+def test_equality_of_long_flat_lists_keeps_its_rules() -> None:
+    """Lists of ints, strs, bools and None are compared in C; the rules do not change."""
+    from orps_sandbox._orps_harness._orps_compare import values_equal
+
+    class Always:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    assert values_equal([1, 2, 3] * 1000, [1, 2, 3] * 1000)
+    assert values_equal([True, 2], [1, 2])  # bool and int, as before
+    assert values_equal([10**12], [10**12 + 1])  # within rel_tol=1e-9, by the walk
+    assert not values_equal(["1", 2], [1, 2])
+    assert not values_equal([Always()] * 3, [1, 2, 3])  # an object never judges itself
+    assert not values_equal([1, 2], [Always(), Always()])
+    nan = float("nan")
+    assert not values_equal([nan], [nan])  # the same NaN object is still not equal

@@ -244,6 +244,8 @@ class HarnessLoop:
             elif op == "load":
                 self.load(command)
             elif op == "check":
+                if self.runner is not None:
+                    self.runner.encode_values = True  # verdicts, with the values to judge
                 self.check(command["indices"], bool(command.get("measure", True)))
                 flush_output()
                 self.send({"ev": "done"})

@@ -74,9 +74,11 @@ def values_equal(actual: object, expected: object, depth: int = 0) -> bool:
             return False
         if base_a in (list, tuple, deque):
             seq_a, seq_e = list(actual), list(expected)  # type: ignore[call-overload]
-            return len(seq_a) == len(seq_e) and all(
-                values_equal(x, y, depth + 1) for x, y in zip(seq_a, seq_e, strict=True)
-            )
+            if len(seq_a) != len(seq_e):
+                return False
+            if _exact_scalars(seq_a) and _exact_scalars(seq_e) and list.__eq__(seq_a, seq_e):
+                return True  # compared in C: for these types ``==`` is what we would decide
+            return all(values_equal(x, y, depth + 1) for x, y in zip(seq_a, seq_e, strict=True))
         if base_a is dict:
             map_a: dict[Any, Any] = dict(actual)  # type: ignore[call-overload]
             map_e: dict[Any, Any] = dict(expected)  # type: ignore[call-overload]
@@ -102,6 +104,15 @@ def values_equal(actual: object, expected: object, depth: int = 0) -> bool:
         return bool(actual == expected)
     except Exception:
         return False
+
+
+_EXACT_SCALARS = frozenset({int, str, bool, type(None)})
+"""Types whose builtin ``==`` equal means ``values_equal``: no float (NaN, and ``==`` on lists
+takes the same NaN object for equal) and no container."""
+
+
+def _exact_scalars(items: list[Any]) -> bool:
+    return set(map(type, items)) <= _EXACT_SCALARS
 
 
 def values_close(actual: object, expected: object, atol: float, depth: int = 0) -> bool:
@@ -135,8 +146,10 @@ def _trusted_hashable(value: object) -> bool:
 
 def safe_repr(value: object, limit: int = REPR_LIMIT) -> str:
     kind = type(value)
-    if kind in (str, bytes, bytearray) and len(value) > limit:  # type: ignore[arg-type]
-        value = value[:limit]  # type: ignore[index]  # a 7 MB string is not copied to show 200
+    if kind in (str, bytes, bytearray, list, tuple) and len(value) > limit:  # type: ignore[arg-type]
+        # A 7 MB string is not copied, nor a list of millions written out, to show 200
+        # characters: each item takes at least one, so the first ``limit`` items show as many.
+        value = value[:limit]  # type: ignore[index]
     try:
         text = repr(value)
     except BaseException as exc:  # candidate objects may raise anything

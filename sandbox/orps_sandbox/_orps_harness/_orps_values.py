@@ -76,6 +76,7 @@ _ITERATORS: dict[type, Any] = {
 }
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _NUMBERS = frozenset({int, float, bool})
+_INTEGERS = frozenset({int, bool})
 _INT_BOUND = 1 << 13_000
 """Beyond about 3,900 digits an int would not survive JSON (``sys.set_int_max_str_digits``):
 it travels as ``{"int": hex}`` instead."""
@@ -90,12 +91,19 @@ def _flat(items: list[Any], base: type, budget: _Budget) -> Any:
         return None
     size = len(items)
     if kinds <= _NUMBERS:
+        width = 24  # a float's longest text
+        if kinds <= _INTEGERS:  # the widest int's digits, its sign ("true"/"false" for a bool)
+            widest = max(-min(items), max(items))  # C compares exact ints: no candidate method
+            width = int(int.bit_length(widest) * 0.30103) + 2
+            width = max(width, 5) if bool in kinds else width
+        if budget.chars + (width + 1) * size > MAX_CHARS:
+            raise Unencodable("value too large")  # before the pass below, as spend would after
         try:  # one pass in C: no NaN, no infinity, no int too large for a float (nor JSON)
             if not all(map(math.isfinite, items)):
                 return None
         except OverflowError:
             return None
-        size += 24 * len(items)
+        size += width * len(items)
     elif kinds == {str}:
         size += sum(map(len, items))
     else:  # mixed with strings or None: rare, checked item by item
@@ -220,6 +228,8 @@ def _encode(value: object, budget: _Budget, depth: int) -> Any:
             for k, v in dict.items(mapping)
         ]
         return {"dict": pairs}
+    if budget.nodes + base.__len__(value) > MAX_NODES:  # type: ignore[attr-defined]
+        raise Unencodable("value too large")  # known before a walk that would find it out
     members = list(_ITERATORS[base](value))
     flat = _flat(members, base, budget)
     if flat is not None:
