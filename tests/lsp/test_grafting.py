@@ -100,3 +100,11 @@ def test_a_crlf_document_stays_crlf_through_a_graft() -> None:
     text = accepted(crlf, "top_k", CANDIDATE)
     assert "\n" not in text.replace("\r\n", "")
     assert text == accepted(MODULE, "top_k", CANDIDATE).replace("\n", "\r\n")
+
+
+def test_a_renamed_signature_does_not_bring_its_own_docstring() -> None:
+    code = 'def top_k(xs, n):\n    """Mine."""\n    return sorted(xs)[:n]\n'
+    text = accepted(MODULE, "top_k", code)
+    assert "Mine." not in text and text.count('"""The k most frequent items.') == 1
+    assert 'def top_k(xs, n):\n    """The k most frequent items.' in text
+    assert "    return sorted(xs)[:n]\n\n\nclass Box" in text

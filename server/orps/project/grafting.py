@@ -106,14 +106,17 @@ def module_bindings(tree: ast.Module) -> tuple[set[Binding], set[str]]:
 
 
 def body_start_line(
-    function_text: str, node: FunctionNode, offset: int | None = None
+    function_text: str,
+    node: FunctionNode,
+    offset: int | None = None,
+    after_docstring: bool = True,
 ) -> int | None:
     """0-based line (relative to ``node``'s first line) where the user's body may be replaced:
-    after the docstring when there is one, else after the signature's colon. None when the body
-    starts on the signature's line. ``offset``: the 1-based line ``function_text`` starts on
-    (default: the first decorator's)."""
+    after the docstring when there is one (and ``after_docstring``), else after the signature's
+    colon. None when the body starts on the signature's line. ``offset``: the 1-based line
+    ``function_text`` starts on (default: the first decorator's)."""
     first = node.body[0]
-    if is_docstring(first):
+    if after_docstring and is_docstring(first):
         if first.lineno == node.lineno:
             return None  # ``def f(): "doc"; ...``
         return (first.end_lineno or first.lineno) - node.lineno + 1
@@ -190,10 +193,10 @@ def graft(code: str, user: FunctionNode, body_indent: str, module: ast.Module) -
         # The body uses other names: only the candidate's own signature fits it.
         first = function.lineno - 1
         text = "".join(lines[first:])
-        relative = body_start_line(text, function, offset=function.lineno)
+        relative = body_start_line(text, function, function.lineno, after_docstring=False)
         if relative is None:
             return None
-        signature = "".join(lines[first : function.lineno - 1 + relative])
+        signature = "".join(lines[first : function.lineno - 1 + relative])  # its docstring not
     imported, bound = module_bindings(module)
     hoisted: list[str] = []
     skipped: set[int] = set()  # 1-based candidate lines left out of the body
