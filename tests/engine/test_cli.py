@@ -471,3 +471,18 @@ def test_the_current_code_is_a_row_and_stays_best_when_faster(
     assert "current" in proc.stdout and "baseline" in proc.stdout
     assert "fails 1 current test(s)" in proc.stdout
     assert (project / "geo.py").read_text() == FAST
+
+
+def test_the_terminal_shows_a_long_failure_shortened(
+    project: Path, scripted: ScriptedServer
+) -> None:
+    loud = "def area(r: float) -> float:\n    raise ValueError('z' * 5000)\n"
+    scripted.load({"programmer": [programmer(loud)], "critic": [critic(2)]})
+    args = ("refine", "geo.py::area", "--children", "1", "--rounds", "0", *_endpoint(scripted))
+    proc = run_orps(*args, cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stdout.split("failures: ", 1)[1].split(" LLM calls", 1)[0]
+    assert "z" * 100 in shown.replace("\n", "") and "…" in shown
+    assert "z" * 300 not in shown.replace("\n", "")  # each failure at most 300 characters
+    whole = json.loads(run_orps(*args, "--json", cwd=project).stdout)
+    assert any("z" * 1000 in f for f in whole["candidates"][0]["failures"])  # --json: longer

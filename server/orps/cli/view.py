@@ -119,7 +119,8 @@ class TerminalView:
             if best.failures:
                 self.out.print(
                     Text.assemble(
-                        ("failures: ", "yellow"), terminal_safe("; ".join(best.failures[:3]))
+                        ("failures: ", "yellow"),
+                        terminal_safe("; ".join(_shown(f) for f in best.failures[:3])),
                     )
                 )
         if result.tests_total == 0:
@@ -261,3 +262,11 @@ def result_empty_reason(result: SearchResult) -> str:
         cached_calls=result.cached_calls,
         llm_calls=result.llm_calls,
     )
+
+
+FAILURE_CHARS = 300
+"""What the terminal shows of one failure (``--json`` has it whole)."""
+
+
+def _shown(failure: str) -> str:
+    return failure if len(failure) <= FAILURE_CHARS else failure[: FAILURE_CHARS - 1] + "…"
