@@ -241,6 +241,14 @@ def test_bad_inputs_give_one_clear_line(project: Path, scripted: ScriptedServer)
         run_orps("refine", "geo.py::area", "--max-calls", "0", *ep, cwd=project),
         "--max-calls: must be at least 1",
     )
+    _one_line_error(  # the flag as the user typed it, not the setting's name
+        run_orps("refine", "geo.py::area", "--timeout", "0", *ep, cwd=project),
+        "invalid --timeout: Input should be greater than 0",
+    )
+    _one_line_error(
+        run_orps("refine", "geo.py::area", "--memory-limit", "10", *ep, cwd=project),
+        "invalid --memory-limit: Input should be greater than or equal to 64",
+    )
     _one_line_error(
         run_orps("refine", "geo.py::area", "--tests", "nope_test.py", *ep, cwd=project),
         "tests file not found",

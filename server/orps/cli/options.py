@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from orps.settings import Settings, settings_from_environment
+from orps.settings import ENVIRONMENT_VARIABLES, Settings, settings_from_environment
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -140,6 +140,14 @@ def add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+FLAG_OF = {
+    "timeout_seconds": "--timeout",
+    "memory_limit_mb": "--memory-limit",
+    "scratch_limit_mb": "--scratch-limit",
+}
+"""The flags whose setting has another name."""
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Environment, then flags; an invalid value is an error here (not a silent default)."""
     flags: dict[str, Any] = {}
@@ -155,10 +163,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         flags["generate_tests"] = False
     if getattr(args, "no_scale", False):
         flags["scale"] = False
-    layers = {**settings_from_environment(), **flags}
+    environment = settings_from_environment()
     try:
-        return Settings.model_validate(layers)
+        return Settings.model_validate({**environment, **flags})
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]).replace("_", "-") if err["loc"] else "setting"
-        raise UserError(f"invalid --{name}: {err['msg']}") from None
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if field in flags:
+            where = FLAG_OF.get(field, "--" + field.replace("_", "-"))
+        elif field in environment:
+            where = next(var for var, name in ENVIRONMENT_VARIABLES.items() if name == field)
+        else:
+            where = field or "setting"
+        raise UserError(f"invalid {where}: {err['msg']}") from None
