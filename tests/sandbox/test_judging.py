@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from orps_sandbox import (
     ExecutionStatus,
@@ -14,6 +17,8 @@ from orps_sandbox import (
     compare_runtime,
     faster,
 )
+from orps_sandbox._orps_harness._orps_compare import values_equal
+from orps_sandbox._orps_harness._orps_values import MAX_NODES, Unencodable, encode
 from orps_sandbox.isolation import HARNESS
 
 from .conftest import check, example, module
@@ -237,7 +242,6 @@ def test_compare_runtime_rule() -> None:
 
 def test_equality_of_long_flat_lists_keeps_its_rules() -> None:
     """Lists of ints, strs, bools and None are compared in C; the rules do not change."""
-    from orps_sandbox._orps_harness._orps_compare import values_equal
 
     class Always:
         def __eq__(self, other: object) -> bool:
@@ -251,3 +255,14 @@ def test_equality_of_long_flat_lists_keeps_its_rules() -> None:
     assert not values_equal([1, 2], [Always(), Always()])
     nan = float("nan")
     assert not values_equal([nan], [nan])  # the same NaN object is still not equal
+
+
+def test_encoding_budgets_int_lists_by_their_widest_int() -> None:
+    """Small ints take their digits, not a float's 24 characters; a list with an int beyond any
+    float is still encoded item by item; an oversize list is refused before it is walked."""
+    assert json.loads(json.dumps(encode([0] * 3_000_000))) == [0] * 3_000_000  # was too large
+    assert encode([True, 2, -3]) == [True, 2, -3]
+    huge = encode([10**5000, *range(30_000)])
+    assert huge[0] == {"int": format(10**5000, "x")} and huge[1:] == list(range(30_000))
+    with pytest.raises(Unencodable):
+        encode([0] * (MAX_NODES + 1))

@@ -94,6 +94,8 @@ def _flat(items: list[Any], base: type, budget: _Budget) -> Any:
         width = 24  # a float's longest text
         if kinds <= _INTEGERS:  # the widest int's digits, its sign ("true"/"false" for a bool)
             widest = max(-min(items), max(items))  # C compares exact ints: no candidate method
+            if int.bit_length(widest) > 1024:
+                return None  # an int beyond any float: walked item by item (as the pass would)
             width = int(int.bit_length(widest) * 0.30103) + 2
             width = max(width, 5) if bool in kinds else width
         if budget.chars + (width + 1) * size > MAX_CHARS:
