@@ -8,7 +8,8 @@ Prints, on this machine and in one run:
 * the cost of one sandboxed candidate (warm worker) beside a bare ``python -c pass`` start;
 * the coefficient of variation of a fixed workload's measured median over repeated runs;
 * verdicts only on tests built from values: the engine's and the rest of the machine's CPU per
-  test, and the cost of values too large for one record (strs of megabytes);
+  test; on many one-test candidates: the machine's and the engine's CPU per candidate; and the
+  cost of values too large for one record (strs of megabytes);
 * a new sandbox's first candidate, the zygote's start included.
 
 Run: ``python scripts/bench_sandbox.py`` from the repository, in its virtual environment (add ``--isolation none`` to compare).
@@ -98,6 +99,34 @@ async def per_test_cpu(isolation: str, candidates: int = 60, size: int = 700) ->
         f"verdicts only, {candidates} candidates x {size} tests built from values: "
         f"{elapsed:.2f} s, {count / elapsed:,.0f} tests/s ({passed} passed); CPU per test: "
         f"engine {engine / count * 1e6:.1f} us, the rest of the machine {others / count * 1e6:.1f} us"
+    )
+
+
+async def per_candidate_cpu(isolation: str, candidates: int = 200, rounds: int = 3) -> None:
+    """Verdicts only on many candidates of one trivial test each, in a warm sandbox: the
+    machine's busy CPU per candidate (fork from the zygote, import, the test, kill, clean-up,
+    and the engine's share) and the engine's own, median of ``rounds`` batches. Read it on an
+    otherwise idle machine: the figure is the whole machine's."""
+    test = [TestSpec(id="t", kind="assert", source="assert f(1) == 2")]
+    machine, engine, walls = [], [], []
+    async with Sandbox(Limits(), isolation=isolation) as sandbox:  # type: ignore[arg-type]
+        await sandbox.run_many([(candidate(), test)], measure=False)  # start the zygotes
+        await asyncio.sleep(1.0)
+        for _ in range(rounds):
+            jobs = [(candidate(k), test) for k in range(candidates)]
+            before, own = machine_cpu_s(), time.process_time()
+            start = time.perf_counter()
+            reports = await sandbox.run_many(jobs, measure=False, fail_fast=True)
+            walls.append(time.perf_counter() - start)
+            engine.append(time.process_time() - own)
+            after = machine_cpu_s()
+            machine.append(after[0] - before[0] if before and after else float("nan"))
+            assert all(r.passed == 1 for r in reports)
+    print(
+        f"verdicts only, {candidates} candidates x 1 test (median of {rounds}): "
+        f"{candidates / statistics.median(walls):.0f} candidates/s; CPU per candidate: the machine "
+        f"{statistics.median(machine) / candidates * 1e3:.2f} ms, of it the engine "
+        f"{statistics.median(engine) / candidates * 1e3:.2f} ms"
     )
 
 
@@ -248,6 +277,7 @@ if __name__ == "__main__":
     try:
         asyncio.run(main(isolation))
         asyncio.run(per_test_cpu(isolation))
+        asyncio.run(per_candidate_cpu(isolation))
         asyncio.run(large_values(isolation))
         asyncio.run(cold_start(isolation))
     except IsolationUnavailable as exc:
