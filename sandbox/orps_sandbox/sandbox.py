@@ -319,8 +319,7 @@ class Sandbox:
         self._closed = True
         if self._refill_task is not None:
             self._refill_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._refill_task
+            await asyncio.wait({self._refill_task})  # its end, without its exception
         workers = list(self._live)
         zygotes = list(self._zygotes)
         self._ready.clear()
@@ -1066,7 +1065,8 @@ class Sandbox:
     async def _start(self, worker: WorkerProcess) -> None:
         """Wait for a new child's ``ready`` and measure its channel."""
         try:
-            reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                reply = await worker.receive()
             if not isinstance(reply, Ready):
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'ready' was due")
             await self._calibrate(worker)
@@ -1085,7 +1085,8 @@ class Sandbox:
         for _ in range(PINGS):
             sent = time.perf_counter_ns()
             await worker.send({"op": "ping"})
-            reply = await asyncio.wait_for(worker.receive(), READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                reply = await worker.receive()
             if not isinstance(reply, Pong):
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'pong' was due")
             trips.append(time.perf_counter_ns() - sent)
@@ -1140,7 +1141,8 @@ class Sandbox:
         try:
             # Let an in-flight background spawn finish before the clock starts.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle_event().wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._idle_event().wait()
             yield
         finally:
             self._quiet -= 1

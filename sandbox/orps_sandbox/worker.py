@@ -213,7 +213,8 @@ class Zygote:
         """Spawn the zygote and wait for it to be ready; WorkerGone (with stderr) on failure."""
         try:
             await self._spawn()
-            reply = await asyncio.wait_for(self._link.receive(), READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                reply = await self._link.receive()
             if not isinstance(reply, Ready):
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'ready' was due")
         except (TimeoutError, WorkerGone, OSError, ProtocolViolation) as exc:
@@ -257,8 +258,8 @@ class Zygote:
             self.scratch, self.binds, json.dumps(config), seccomp_fd=seccomp_fd
         )
         inherited = (child_sock.fileno(),) + (() if seccomp_fd is None else (seccomp_fd,))
-        try:
-            self.process = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -269,6 +270,18 @@ class Zygote:
                 start_new_session=True,
                 preexec_fn=self.confinement.preexec(self.cgroup, nproc),
             )
+        )
+        try:
+            # Shielded: a cancel that reaches create_subprocess_exec while it connects the
+            # pipes makes it wait forever for a process it has already killed (CPython
+            # gh-103847, gh-125502), which would hang a cancelled search. The spawn ends
+            # (Popen returns once the child has exec'd), then the caller kills the process.
+            self.process = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            await asyncio.wait({spawn})
+            if not spawn.cancelled() and spawn.exception() is None:
+                self.process = spawn.result()
+            raise
         finally:
             child_sock.close()
             if seccomp_fd is not None:
@@ -318,7 +331,8 @@ class Zygote:
                 [child_sock.fileno(), out_write, err_write, progress],
             )
             await worker.open(parent_sock, out_read, err_read)
-            reply = await asyncio.wait_for(self._link.receive(), READY_TIMEOUT_S)
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                reply = await self._link.receive()
             if not isinstance(reply, Forked):
                 raise ProtocolViolation(f"'{reply.ev}' arrived where 'forked' was due")
         except (OSError, TimeoutError, ProtocolViolation) as exc:
@@ -377,7 +391,8 @@ class Zygote:
         deadline = time.monotonic() + 2.0
         if self.process is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self.process.wait()
         while time.monotonic() < deadline:
             remaining = [v for v in victims if _exists(v)]
             members = PidsCgroup.members(self.cgroup) if self.cgroup is not None else []
@@ -394,14 +409,14 @@ class Zygote:
         if self._control is not None:
             self._control.close()
             self._control = None
-        for task in self._drains:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 0.5)
+        cancelled = await _finish_drains(self._drains)
         if self.cgroup is not None and PidsCgroup.remove(self.cgroup):
             self.cgroup = None
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = ""
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 class WorkerProcess:
@@ -558,9 +573,7 @@ class WorkerProcess:
 
     async def close(self) -> None:
         await self._link.close()
-        for task in self._drains:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 0.5)
+        cancelled = await _finish_drains(self._drains)
         for transport in self._transports:
             transport.close()
         self._transports = []
@@ -571,6 +584,23 @@ class WorkerProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+async def _finish_drains(drains: list[asyncio.Task[None]]) -> bool:
+    """Give each output drain half a second to read what is left, then cancel it. True when
+    the caller was cancelled meanwhile: it finishes its clean-up, then raises CancelledError
+    (a clean-up that swallowed it would let a cancelled search run on)."""
+    cancelled = False
+    for task in drains:
+        try:
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+        except asyncio.CancelledError:
+            cancelled, done = True, set()
+        if not done:
+            task.cancel()
+    return cancelled
 
 
 def _children(pid: int) -> list[int]:

@@ -7,6 +7,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 
 from orps_sandbox import ExecutionStatus, Limits, Sandbox, TestStatus
@@ -215,9 +216,40 @@ async def test_cancellation_kills_within_a_second(sandbox: Sandbox) -> None:
         await task
     for _ in range(100):
         # Only the pool's warm workers may remain; the candidate's processes must be gone.
-        busy = [p for p in leftovers() if p.cpu_percent(0.01) > 50]
+        busy = [p for p in leftovers() if _cpu_percent(p) > 50]
         if not busy:
             break
         await asyncio.sleep(0.01)
     assert loop.time() - started < 1.0
     assert not busy
+
+
+def _cpu_percent(process: psutil.Process) -> float:
+    """A process's CPU share over 10 ms; 0 for one that ended meanwhile (as the killed do)."""
+    try:
+        return process.cpu_percent(0.01)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+async def test_a_cancellation_is_never_lost_while_a_candidate_starts(sandbox: Sandbox) -> None:
+    """A cancel that lands at any moment of a candidate's start (a zygote spawned, a child
+    forked, started, measured and loaded, its test begun) ends the run at once. Two traps of
+    Python 3.11's asyncio lay there: ``wait_for`` returned a reply that arrived with the cancel
+    and dropped the cancel (CPython gh-86296), and a cancel while ``create_subprocess_exec``
+    connected its pipes made it wait forever for the process it had killed (gh-103847)."""
+    sleeper = module(body("import time\ntime.sleep(30)"))
+    test = [check("t", "assert f(1) == 1")]
+    await sandbox.run(module(body("pass")), test)  # the pool's zygotes are up
+    loop = asyncio.get_running_loop()
+    for attempt in range(40):
+        task = asyncio.create_task(sandbox.run(sleeper, test))
+        await asyncio.sleep(0.003 * attempt)  # from before the spawn to inside the test
+        assert not task.done(), task.result().detail
+        started = loop.time()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        took = loop.time() - started
+        assert done, f"cancel {attempt} did not end the run within 5 s"
+        assert task.cancelled()
+        assert took < 1.5, f"cancel {attempt} took {took:.2f} s to end the run"

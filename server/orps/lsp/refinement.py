@@ -285,8 +285,10 @@ class Refinements:
     ) -> CandidatesPayload | None:
         if previous is not None:
             # Let the superseded search close its sandbox before this one opens another.
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(previous.task), CANCEL_GRACE_S)
+            # asyncio.wait neither raises the old search's outcome nor swallows this one's
+            # cancellation (Python 3.11's wait_for can drop a cancel that arrives as the
+            # awaited task ends, CPython gh-86296).
+            await asyncio.wait({previous.task}, timeout=CANCEL_GRACE_S)
         try:
             target = locate(request.source, request.qualname, request.path)
         except DocumentError as exc:
