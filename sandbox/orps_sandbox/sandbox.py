@@ -319,7 +319,8 @@ class Sandbox:
         self._closed = True
         if self._refill_task is not None:
             self._refill_task.cancel()
-            await asyncio.wait({self._refill_task})  # its end, without its exception
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refill_task
         workers = list(self._live)
         zygotes = list(self._zygotes)
         self._ready.clear()
